@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tokenization import UNK_TOKEN
+from .tokenization import UNK_TOKEN, FullTokenizer
 
 CLS_TOKEN = '[CLS]'
 SEP_TOKEN = '[SEP]'
@@ -26,7 +26,7 @@ class Features:
     input_ids: np.ndarray
     input_mask: np.ndarray
     input_type_ids: np.ndarray
-    tokens: list  # per sentence, with [CLS]/[SEP], without padding
+    tokens: list[list[str]]  # per sentence, with [CLS]/[SEP], without padding
 
 
 def _is_list_like(value):
@@ -36,7 +36,8 @@ def _is_list_like(value):
 class FeatureBuilder:
     """Tokenize, pair up, truncate and pad sentences for a BERT model."""
 
-    def __init__(self, tokenizer, max_seq_len, model_max_len=512, add_special_tokens=True):
+    def __init__(self, tokenizer: FullTokenizer, max_seq_len: int | None, model_max_len: int = 512,
+                 add_special_tokens: bool = True):
         """``max_seq_len`` None means "as long as the model allows" (``model_max_len``)."""
         shortest = 3 if add_special_tokens else 1
         if model_max_len < shortest:
@@ -54,11 +55,11 @@ class FeatureBuilder:
         self.add_special_tokens = add_special_tokens
         self.seq_len_limit = model_max_len if max_seq_len is None else max_seq_len
 
-    def tokenize(self, texts, is_tokenized=False):
+    def tokenize(self, texts, is_tokenized: bool = False) -> list[list[str]]:
         """Final token list of every sentence: truncated, with [CLS]/[SEP] unless disabled."""
         return [tokens for tokens, _ in self._encode(texts, is_tokenized)]
 
-    def build(self, texts, is_tokenized=False, pad_to=None):
+    def build(self, texts, is_tokenized: bool = False, pad_to: int | None = None) -> Features:
         """Model inputs for ``texts``, padded to the longest sequence here or to ``pad_to``."""
         encoded = self._encode(texts, is_tokenized)
         longest = max(len(tokens) for tokens, _ in encoded)

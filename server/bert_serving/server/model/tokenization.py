@@ -19,7 +19,7 @@ WORD_CACHE_SIZE = 1 << 16
 _CHAR_TABLE_LIMIT = 1 << 16
 
 
-def load_vocab(vocab_file):
+def load_vocab(vocab_file: str) -> dict[str, int]:
     """Read a vocabulary with one token per line; a token's id is its line index."""
     try:
         with open(vocab_file, encoding='utf-8', newline='\n') as reader:
@@ -130,11 +130,11 @@ def _split_on_punctuation(text):
 class BasicTokenizer:
     """Cleaning, whitespace and punctuation splitting, optional lower-casing with accent stripping."""
 
-    def __init__(self, do_lower_case=True):
+    def __init__(self, do_lower_case: bool = True):
         self.do_lower_case = do_lower_case
         self._split_word = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._split_word_uncached)
 
-    def tokenize(self, text):
+    def tokenize(self, text: str) -> list[str]:
         """Return the basic tokens of ``text`` (words and single punctuation characters)."""
         tokens = []
         for word in _split_into_words(text):
@@ -152,13 +152,13 @@ class BasicTokenizer:
 class WordpieceTokenizer:
     """Greedy longest-match-first split of whitespace-separated words into WordPiece tokens."""
 
-    def __init__(self, vocab, unk_token=UNK_TOKEN, max_input_chars_per_word=100):
+    def __init__(self, vocab: dict[str, int], unk_token: str = UNK_TOKEN, max_input_chars_per_word: int = 100):
         self.vocab = vocab
         self.unk_token = unk_token
         self.max_input_chars_per_word = max_input_chars_per_word
         self._split_word = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._split_word_uncached)
 
-    def tokenize(self, text):
+    def tokenize(self, text: str) -> list[str]:
         """Split every whitespace-separated word of ``text``; unsplittable or over-long words give ``unk_token``."""
         tokens = []
         for word in text.split():
@@ -189,7 +189,7 @@ class WordpieceTokenizer:
 class FullTokenizer:
     """Basic tokenization followed by WordPiece, plus token <-> id conversion."""
 
-    def __init__(self, vocab_file, do_lower_case=True):
+    def __init__(self, vocab_file: str, do_lower_case: bool = True):
         self.vocab = load_vocab(vocab_file)
         if UNK_TOKEN not in self.vocab:
             raise ValueError(f'vocab file {vocab_file} has no {UNK_TOKEN} token')
@@ -199,7 +199,7 @@ class FullTokenizer:
         self._unk_id = self.vocab[UNK_TOKEN]
         self._tokenize_word = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(self._tokenize_word_uncached)
 
-    def tokenize(self, text):
+    def tokenize(self, text: str) -> list[str]:
         """Return the WordPiece tokens of ``text`` (no [CLS]/[SEP])."""
         tokens = []
         for word in _split_into_words(text):
@@ -211,7 +211,7 @@ class FullTokenizer:
         return tuple(piece for token in self.basic_tokenizer._split_word_uncached(word)
                      for piece in split_wordpiece(token))
 
-    def convert_tokens_to_ids(self, tokens):
+    def convert_tokens_to_ids(self, tokens) -> list[int]:
         """Map tokens to ids; tokens missing from the vocabulary get the id of [UNK]."""
         vocab_get = self.vocab.get
         unk_id = self._unk_id
