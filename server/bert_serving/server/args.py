@@ -1,0 +1,171 @@
+"""The one argument parser of every command: CLI, --help, docs and the config reply come from it."""
+
+import argparse
+
+from .model.strategy import PoolingStrategy
+from .version import __version__
+
+
+def max_seq_len_type(value: str):
+    """`-max_seq_len`: an integer >= 3, or NONE for the longest sequence of each mini-batch."""
+    if value.upper() == 'NONE':
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{value!r} is not an integer or NONE') from None
+    if number < 3:
+        raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
+    return number
+
+
+def positive_int(value: str) -> int:
+    """An integer >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{value!r} is not an integer') from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'{number} must be at least 1')
+    return number
+
+
+def fraction(value: str) -> float:
+    """A float in (0, 1]."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{value!r} is not a number') from None
+    if not 0 < number <= 1:
+        raise argparse.ArgumentTypeError(f'{number} must be in (0, 1]')
+    return number
+
+
+def pooling_strategy_type(value: str) -> PoolingStrategy:
+    try:
+        return PoolingStrategy.from_string(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    paths = parser.add_argument_group('File paths', 'where the model and the optimized graph are')
+    paths.add_argument('-model_dir', type=str, required=True,
+                       help='folder of the pretrained BERT model (Google checkpoint or Hugging Face safetensors)')
+    paths.add_argument('-tuned_model_dir', type=str,
+                       help='folder of a fine-tuned checkpoint whose weights override the pretrained ones')
+    paths.add_argument('-ckpt_name', type=str, default='bert_model.ckpt',
+                       help='checkpoint name, e.g. model.ckpt-343 inside -tuned_model_dir')
+    paths.add_argument('-config_name', type=str, default='bert_config.json',
+                       help='model config file name (config.json is used for Hugging Face folders)')
+    paths.add_argument('-graph_tmp_dir', type=str, default=None,
+                       help='folder for the optimized graph file (default: a temporary folder)')
+
+    bert = parser.add_argument_group('BERT parameters', 'how sentences become vectors')
+    bert.add_argument('-max_seq_len', type=max_seq_len_type, default=25,
+                      help='longer sequences are cut on the right; NONE = the longest sequence of each mini-batch')
+    bert.add_argument('-cased_tokenization', dest='do_lower_case', action='store_false', default=True,
+                      help='keep case and accents (cased or multilingual-cased models)')
+    bert.add_argument('-pooling_layer', type=int, nargs='+', default=[-2],
+                      help='encoder layer(s) to pool, -1 is the last; several are concatenated')
+    bert.add_argument('-pooling_strategy', type=pooling_strategy_type, default=PoolingStrategy.REDUCE_MEAN,
+                      help='one of ' + ', '.join(PoolingStrategy.__members__))
+    bert.add_argument('-mask_cls_sep', action='store_true', default=False,
+                      help='leave [CLS] and [SEP] out of the pooling (their token vectors become zero)')
+    bert.add_argument('-no_special_token', action='store_true', default=False,
+                      help='do not add [CLS] and [SEP] to the sentences')
+    bert.add_argument('-show_tokens_to_client', action='store_true', default=False,
+                      help='send the server-side tokenization back with the vectors')
+    bert.add_argument('-no_position_embeddings', action='store_true', default=False,
+                      help='build the model without position embeddings')
+    bert.add_argument('-fixed_embed_length', action='store_true', default=False,
+                      help='with -max_seq_len NONE and NONE pooling, pad token-level results to the model length')
+
+
+def _add_serving_options(parser: argparse.ArgumentParser) -> None:
+    serving = parser.add_argument_group('Serving', 'ports, processes, devices and batching')
+    serving.add_argument('-bind', type=str, default='*',
+                         help='address the two ports listen on: * = every interface (as 1.10 did), '
+                              '127.0.0.1 = this machine only')
+    serving.add_argument('-port', '-port_in', '-port_data', type=int, default=5555,
+                         help='port that receives requests from clients')
+    serving.add_argument('-port_out', '-port_result', type=int, default=5556,
+                         help='port that publishes results to clients')
+    serving.add_argument('-http_port', type=int, default=None,
+                         help='port of the HTTP proxy (needs bert-serving-server[http])')
+    serving.add_argument('-http_max_connect', type=positive_int, default=10,
+                         help='clients the HTTP proxy keeps open to the server')
+    serving.add_argument('-cors', type=str, default='*',
+                         help='Access-Control-Allow-Origin of the HTTP proxy')
+    serving.add_argument('-num_worker', type=positive_int, default=1,
+                         help='number of worker processes (one device each)')
+    serving.add_argument('-max_batch_size', type=positive_int, default=256,
+                         help='most sentences in one forward pass; larger requests are split')
+    serving.add_argument('-priority_batch_size', type=int, default=16,
+                         help='requests of at most this many sentences jump the queue')
+    serving.add_argument('-cpu', action='store_true', default=False,
+                         help='run on the CPU even when GPUs are there')
+    serving.add_argument('-xla', action='store_true', default=False,
+                         help='compile the graph with XLA')
+    serving.add_argument('-fp16', action='store_true', default=False,
+                         help='compute in half precision (results are still float32)')
+    serving.add_argument('-gpu_memory_fraction', type=fraction, default=0.5,
+                         help='share of a GPU\'s memory one worker may take')
+    serving.add_argument('-device_map', type=int, nargs='+', default=[],
+                         help='GPU ids to use, reused round-robin when -num_worker exceeds them')
+    serving.add_argument('-prefetch_size', type=positive_int, default=10,
+                         help='most batches a worker holds ahead of the running one when the queue '
+                              'has full batches to give (small requests are never handed out early, '
+                              'so that they can be batched together)')
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """Parser of bert-serving-start."""
+    parser = argparse.ArgumentParser(prog='bert-serving-start',
+                                     description='Start a BERT sentence-encoding server.')
+    _add_model_options(parser)
+    _add_serving_options(parser)
+    parser.add_argument('-verbose', action='store_true', default=False, help='debug logging')
+    parser.add_argument('-version', action='version', version='%(prog)s ' + __version__)
+    return parser
+
+
+def get_benchmark_parser() -> argparse.ArgumentParser:
+    """Parser of bert-serving-benchmark: server options plus the experiment grid."""
+    parser = get_args_parser()
+    parser.prog = 'bert-serving-benchmark'
+    parser.description = 'Vary one parameter at a time and print sentences/s.'
+    parser.set_defaults(num_worker=1)
+    grid = parser.add_argument_group('Benchmark', 'the experiments')
+    grid.add_argument('-test_client_batch_size', type=int, nargs='*', default=[1, 16, 256, 4096])
+    grid.add_argument('-test_max_batch_size', type=int, nargs='*', default=[8, 32, 128, 512])
+    grid.add_argument('-test_max_seq_len', type=int, nargs='*', default=[32, 64, 128, 256])
+    grid.add_argument('-test_num_client', type=int, nargs='*', default=[1, 4, 16, 64])
+    grid.add_argument('-test_pooling_layer', type=int, nargs='*', default=[-1, -2])
+    grid.add_argument('-wait_till_ready', type=int, default=30,
+                      help='seconds to wait for each server to be ready')
+    grid.add_argument('-client_vocab_file', type=str, default='README.md',
+                      help='text file whose words make up the test sentences')
+    grid.add_argument('-num_repeat', type=int, default=10, help='requests per measurement')
+    return parser
+
+
+def get_shutdown_parser() -> argparse.ArgumentParser:
+    """Parser of bert-serving-terminate."""
+    parser = argparse.ArgumentParser(prog='bert-serving-terminate',
+                                     description='Stop a running bert-serving server.')
+    parser.add_argument('-ip', type=str, default='localhost', help='host of the server')
+    parser.add_argument('-port', '-port_in', '-port_data', type=int, required=True,
+                        help='the server\'s -port')
+    parser.add_argument('-timeout', type=int, default=5000, help='milliseconds to wait for the server')
+    return parser
+
+
+def args_to_config(args: argparse.Namespace) -> dict:
+    """Every argument as a JSON-friendly dict, with the pooling strategy as its name."""
+    config = {}
+    for key, value in sorted(vars(args).items()):
+        if isinstance(value, PoolingStrategy):
+            value = value.name
+        config[key] = value
+    return config

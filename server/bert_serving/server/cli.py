@@ -1,0 +1,45 @@
+"""Entry points of the bert-serving-* commands."""
+
+import signal
+import sys
+
+from .args import get_args_parser, get_shutdown_parser
+
+
+def main(argv=None) -> int:
+    """bert-serving-start: run a server until Ctrl-C, SIGTERM or a TERMINATION request."""
+    from .server import BertServer
+
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+    try:
+        server = BertServer(args)
+    except ValueError as error:  # the model or an option is wrong: say which, like any bad option
+        parser.exit(2, f'{parser.prog}: error: {error}\n')
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.request_stop())
+    server.start()
+    while server.is_alive():
+        server.join(0.5)
+    return 1 if server.exception else 0
+
+
+def terminate(argv=None) -> int:
+    """bert-serving-terminate: stop the server listening on -ip/-port."""
+    from .server import send_termination
+
+    args = get_shutdown_parser().parse_args(argv)
+    try:
+        send_termination(args.ip, args.port, args.timeout)
+    except TimeoutError as error:
+        print(f'bert-serving-terminate: {error}', file=sys.stderr)
+        return 1
+    print(f'the server at {args.ip}:{args.port} stopped')
+    return 0
+
+
+def prepare_model(argv=None) -> int:
+    """bert-serving-prepare-model: make a model folder of the MiniLM model shipped on PyPI."""
+    from .model.packaged import main as prepare
+
+    return prepare(argv) or 0

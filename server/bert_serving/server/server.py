@@ -1,0 +1,247 @@
+"""BertServer: checks the model, builds the graph, then runs the ventilator and its children."""
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import zmq
+
+from . import protocol
+from .args import args_to_config
+from .devices import plan_devices
+from .logger import set_logger
+from .model.checkpoint import ModelFiles, locate_model
+from .model.config import BertConfig
+from .model.strategy import PoolingStrategy
+from .model.tokenization import load_vocab
+from .sink import SinkConfig
+from .supervisor import Supervisor
+from .ventilator import Ventilator
+from .version import PROTOCOL_VERSION, __version__
+from .worker import WorkerConfig
+
+
+def check_model(args) -> tuple[ModelFiles, BertConfig]:
+    """Find the model files and check the options against the model; ValueError says what is wrong."""
+    files = locate_model(args.model_dir, config_name=args.config_name, ckpt_name=args.ckpt_name,
+                         tuned_model_dir=args.tuned_model_dir)
+    config = BertConfig.from_json_file(files.config_path)
+    layers = config.num_hidden_layers
+    if args.pooling_strategy != PoolingStrategy.CLS_POOLED:
+        bad = [layer for layer in args.pooling_layer if not -layers <= layer < layers]
+        if bad:
+            raise ValueError(f'-pooling_layer {bad} is out of range: the model has {layers} encoder layers, '
+                             f'so use -1 (last) .. -{layers} (first), or 0 .. {layers - 1}')
+    if args.max_seq_len is not None and args.max_seq_len > config.max_position_embeddings:
+        raise ValueError(f'-max_seq_len {args.max_seq_len} is longer than the model allows '
+                         f'(max_position_embeddings = {config.max_position_embeddings} in {files.config_path})')
+    if args.priority_batch_size < 0:
+        raise ValueError('-priority_batch_size must be 0 or more')
+    return files, config
+
+
+def _build_graph(files: ModelFiles, args, special_token_ids: tuple[int, ...]) -> str:
+    """Freeze and optimize in a separate process, so this one never loads TensorFlow."""
+    from .model.graph import GraphOptions, build_frozen_graph
+
+    options = GraphOptions(pooling_strategy=args.pooling_strategy, pooling_layer=tuple(args.pooling_layer),
+                           mask_cls_sep=args.mask_cls_sep, no_position_embeddings=args.no_position_embeddings,
+                           fp16=args.fp16, special_token_ids=special_token_ids)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context('spawn')) as pool:
+        return pool.submit(build_frozen_graph, files, options, args.graph_tmp_dir).result()
+
+
+def send_termination(ip: str, port: int, timeout_ms: int) -> None:
+    """Ask the server at ip:port to stop and wait until it closes its port.
+
+    Raises TimeoutError with a hint when no server answers, or when it does not stop in time.
+    """
+    context = zmq.Context()
+    sender = context.socket(zmq.PUSH)
+    sender.setsockopt(zmq.IMMEDIATE, 1)         # queue nothing unless a server is really there
+    sender.setsockopt(zmq.SNDTIMEO, timeout_ms)
+    sender.setsockopt(zmq.LINGER, 0)
+    monitor = sender.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    address = f'tcp://{ip}:{port}'
+    try:
+        sender.connect(address)
+        try:
+            sender.send_multipart([b'0', protocol.TERMINATE, b'0', b'0'])
+        except zmq.Again:
+            raise TimeoutError(f'no server answered at {address} within {timeout_ms} ms: is it running, '
+                               f'and is -port the server\'s -port (not -port_out)?') from None
+        if not monitor.poll(timeout_ms):
+            raise TimeoutError(f'the server at {address} got the request but was still up after {timeout_ms} ms')
+    finally:
+        sender.disable_monitor()
+        monitor.close(0)
+        sender.close(0)
+        context.term()
+
+
+class BertServer(threading.Thread):
+    """A BERT sentence-encoding server.
+
+    ``BertServer(get_args_parser().parse_args([...]))`` checks the model and builds the
+    graph (errors surface here), ``start()`` launches the sink, the workers and the
+    ventilator; ``is_ready`` is set once every worker has loaded the graph. As a context
+    manager it waits until ready and stops everything on exit.
+    """
+
+    def __init__(self, args):
+        super().__init__(name='bert-ventilator', daemon=True)
+        self.args = args
+        self.logger = set_logger('VENTILATOR', args.verbose)
+        if not args.verbose:
+            os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # children inherit it; keeps the log readable
+        self.model_files, self.bert_config = check_model(args)
+        vocab = load_vocab(self.model_files.vocab_path)
+        special_ids = tuple(vocab[token] for token in ('[CLS]', '[SEP]') if token in vocab)
+        self.logger.info('freeze, optimize and export the graph (%s layout, %d layers)...',
+                         self.model_files.layout, self.bert_config.num_hidden_layers)
+        started = time.perf_counter()
+        self.graph_path = _build_graph(self.model_files, args, special_ids)
+        self.logger.info('optimized graph written to %s in %.1f s', self.graph_path, time.perf_counter() - started)
+        self.device_map = plan_devices(args.num_worker, args.cpu, args.device_map, self.logger)
+        self.is_ready = threading.Event()
+        self.stopped = threading.Event()
+        self.exception = None
+        self._stop_requested = threading.Event()
+        self._ipc_dir = tempfile.mkdtemp(prefix='bert-serving-')
+        self.addresses = {'ventilator -> worker': f'ipc://{self._ipc_dir}/workers',
+                          'worker -> sink': f'ipc://{self._ipc_dir}/sink',
+                          'ventilator <-> sink': f'ipc://{self._ipc_dir}/sink'}
+        self.supervisor = None
+        self.status_static = {
+            'server_version': PROTOCOL_VERSION,
+            'bert_serving_version': __version__,
+            'tensorflow_version': _installed_version('tensorflow', 'tensorflow-cpu'),
+            'python_version': sys.version,
+            'pyzmq_version': zmq.pyzmq_version(),
+            'zmq_version': zmq.zmq_version(),
+            'server_start_time': time.strftime('%Y-%m-%d %H:%M:%S'),
+            'model_layout': self.model_files.layout,
+            'bert_config': self.bert_config.to_dict(),
+        }
+
+    def describe(self) -> dict:
+        """The config reply, less its per-request fields."""
+        return {**args_to_config(self.args), **self.status_static, **self.addresses,
+                'num_process': self.args.num_worker + 2,
+                'device_map': ['cpu' if gpu is None else gpu for gpu in self.device_map]}
+
+    def _worker_configs(self) -> list[WorkerConfig]:
+        args = self.args
+        return [WorkerConfig(
+            worker_id=worker_id, gpu_id=gpu_id, graph_path=self.graph_path, vocab_path=self.model_files.vocab_path,
+            ventilator_address=self.addresses['ventilator -> worker'], sink_address=self.addresses['worker -> sink'],
+            parent_pid=os.getpid(), max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
+            add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
+            model_max_len=self.bert_config.max_position_embeddings, fixed_embed_length=args.fixed_embed_length,
+            xla=args.xla, gpu_memory_fraction=args.gpu_memory_fraction, show_tokens=args.show_tokens_to_client,
+            verbose=args.verbose) for worker_id, gpu_id in enumerate(self.device_map)]
+
+    def run(self) -> None:
+        try:
+            self._serve()
+        except Exception as error:
+            self.exception = error
+            self.logger.error('the server stopped because of an error: %s', error, exc_info=self.args.verbose)
+        finally:
+            self._cleanup()
+            self.stopped.set()
+
+    def _serve(self) -> None:
+        args = self.args
+        context = zmq.Context()
+        sockets = []
+        try:
+            frontend = _bound(context, zmq.PULL, f'tcp://{args.bind}:{args.port}', sockets, '-port')
+            backend = _bound(context, zmq.ROUTER, self.addresses['ventilator -> worker'], sockets)
+            backend.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes over its slot's identity
+            self.supervisor = Supervisor(
+                SinkConfig(self.addresses['worker -> sink'], args.port_out, args.bind, os.getpid(), args.verbose),
+                self._worker_configs(), self.logger)
+            self.supervisor.start()
+            to_sink = context.socket(zmq.PUSH)
+            sockets.append(to_sink)
+            to_sink.connect(self.addresses['ventilator <-> sink'])
+            ventilator = Ventilator(args, frontend, backend, to_sink, self.supervisor, self.describe, self.logger)
+            try:
+                ventilator.serve(self._stop_requested, self.is_ready)
+            finally:
+                frontend.close(0)  # release the port first: clients and bert-serving-terminate see it go
+                for worker_id, slot in ventilator.slots.items():
+                    if slot.ready:
+                        backend.send_multipart([b'%d' % worker_id, protocol.STOP])
+                to_sink.send_multipart([protocol.STOP])
+        finally:
+            for socket in sockets:
+                socket.close(linger=500)
+            context.term()
+
+    def _cleanup(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
+        if self.graph_path and os.path.exists(self.graph_path):
+            os.remove(self.graph_path)
+        self.logger.info('terminated')
+
+    def request_stop(self) -> None:
+        """Ask the server to stop, without waiting (safe in a signal handler)."""
+        self._stop_requested.set()
+
+    def close(self) -> None:
+        """Stop the server and wait until every child process has exited."""
+        self.request_stop()
+        if self.is_alive():
+            self.join()
+
+    def wait_until_ready(self, timeout: float | None = None) -> None:
+        """Block until every worker is ready; raises if the server failed or the timeout passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_ready.wait(0.1):
+            if self.stopped.is_set():
+                raise RuntimeError(f'the server stopped before it was ready: {self.exception}')
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f'the server was not ready within {timeout} s')
+
+    def __enter__(self):
+        self.start()
+        self.wait_until_ready()
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        self.close()
+
+    @staticmethod
+    def shutdown(args) -> None:
+        """Stop the server on ``args.ip``/``args.port`` (the parsed options of bert-serving-terminate)."""
+        send_termination(args.ip, args.port, args.timeout)
+
+
+def _bound(context, kind, address: str, sockets: list, option: str = ''):
+    socket = context.socket(kind)
+    sockets.append(socket)
+    try:
+        socket.bind(address)
+    except zmq.ZMQError as error:
+        hint = f': is another server using it? choose another {option}' if option else ''
+        raise RuntimeError(f'cannot listen on {address} ({error}){hint}') from None
+    return socket
+
+
+def _installed_version(*distributions: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+    for name in distributions:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return None

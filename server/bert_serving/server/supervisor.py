@@ -1,0 +1,93 @@
+"""Starts, watches, restarts and stops the sink and worker processes."""
+
+import multiprocessing
+import time
+from collections import deque
+
+from .sink import SinkConfig, run_sink
+from .worker import WorkerConfig, run_worker
+
+RESTART_WINDOW_S = 600.0
+MAX_RESTARTS_IN_WINDOW = 3
+
+
+class Supervisor:
+    """Owns the child processes; the ventilator asks it which workers died and to replace them."""
+
+    def __init__(self, sink_config: SinkConfig, worker_configs: list[WorkerConfig], logger):
+        self._context = multiprocessing.get_context('spawn')  # TensorFlow does not survive a fork
+        self.sink_config = sink_config
+        self.worker_configs = {config.worker_id: config for config in worker_configs}
+        self.logger = logger
+        self.sink = None
+        self.workers = {}
+        self._restarts = {worker_id: deque() for worker_id in self.worker_configs}
+        self._given_up = set()
+        self._stopping = False
+
+    def start(self) -> None:
+        self.sink = self._context.Process(target=run_sink, args=(self.sink_config,), name='bert-sink', daemon=True)
+        self.sink.start()
+        for worker_id in self.worker_configs:
+            self._start_worker(worker_id)
+
+    def _start_worker(self, worker_id: int) -> None:
+        config = self.worker_configs[worker_id]
+        process = self._context.Process(target=run_worker, args=(config,), name=f'bert-worker-{worker_id}',
+                                        daemon=True)
+        process.start()
+        self.workers[worker_id] = process
+        device = 'CPU' if config.gpu_id is None else f'GPU {config.gpu_id}'
+        self.logger.info('worker %d started on %s (pid %d)', worker_id, device, process.pid)
+
+    def sink_alive(self) -> bool:
+        return self.sink is not None and self.sink.is_alive()
+
+    def dead_workers(self) -> list[int]:
+        """Workers whose process ended and that have not been handled yet."""
+        if self._stopping:
+            return []
+        dead = [wid for wid, process in self.workers.items() if not process.is_alive() and wid not in self._given_up]
+        for worker_id in dead:
+            self.logger.error('worker %d (pid %d) exited with code %s', worker_id, self.workers[worker_id].pid,
+                              self.workers[worker_id].exitcode)
+        return dead
+
+    def restart_worker(self, worker_id: int) -> bool:
+        """Start a replacement on the same device, unless it keeps dying; returns True when restarted."""
+        history = self._restarts[worker_id]
+        now = time.monotonic()
+        while history and now - history[0] > RESTART_WINDOW_S:
+            history.popleft()
+        if len(history) >= MAX_RESTARTS_IN_WINDOW:
+            self._given_up.add(worker_id)
+            self.logger.error('worker %d died %d times in %d s; not restarting it again', worker_id,
+                              len(history) + 1, RESTART_WINDOW_S)
+            return False
+        history.append(now)
+        self._start_worker(worker_id)
+        return True
+
+    def all_workers_failed(self) -> bool:
+        return len(self._given_up) == len(self.worker_configs)
+
+    @property
+    def pids(self) -> list[int]:
+        processes = [self.sink, *self.workers.values()]
+        return [process.pid for process in processes if process is not None]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Wait for the children to exit on their own, then terminate, then kill."""
+        self._stopping = True
+        processes = [p for p in (self.sink, *self.workers.values()) if p is not None]
+        deadline = time.monotonic() + timeout
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                self.logger.warning('%s did not stop in time, terminating it', process.name)
+                process.terminate()
+                process.join(2)
+            if process.is_alive():
+                process.kill()
+                process.join(1)
