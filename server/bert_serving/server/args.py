@@ -169,3 +169,36 @@ def args_to_config(args: argparse.Namespace) -> dict:
             value = value.name
         config[key] = value
     return config
+
+
+def options_table(parser: argparse.ArgumentParser) -> str:
+    """A Markdown table of every option of ``parser`` (the README and the docs embed it)."""
+    rows = ['| option | default | meaning |', '|---|---|---|']
+    for action in parser._actions:
+        if not action.option_strings or action.dest == 'help':
+            continue
+        names = ' / '.join(f'`{name}`' for name in action.option_strings)
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            default = 'off'
+        elif action.default is None or action.default == argparse.SUPPRESS:
+            default = 'required' if action.required else '—'
+        elif isinstance(action.default, PoolingStrategy):
+            default = action.default.name
+        else:
+            default = str(action.default)
+        rows.append(f'| {names} | {default} | {action.help or ""} |')
+    return '\n'.join(rows)
+
+
+def update_readme(path: str) -> None:
+    """Rewrite the options table between the markers of a README."""
+    text = open(path).read()
+    start, end = '<!-- options:start -->', '<!-- options:end -->'
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    open(path, 'w').write(f'{head}{start}\n{options_table(get_args_parser())}\n{end}{tail}')
+
+
+if __name__ == '__main__':
+    import sys
+    update_readme(sys.argv[1] if len(sys.argv) > 1 else 'README.md')
