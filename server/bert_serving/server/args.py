@@ -103,6 +103,9 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
                          help='most sentences in one forward pass; larger requests are split')
     serving.add_argument('-priority_batch_size', type=int, default=16,
                          help='requests of at most this many sentences jump the queue')
+    serving.add_argument('-max_queued_rows', type=positive_int, default=500_000,
+                         help='most sentences waiting in the queue; beyond it requests get a fast '
+                              '"server busy" error instead of piling up in memory')
     serving.add_argument('-cpu', action='store_true', default=False,
                          help='run on the CPU even when GPUs are there')
     serving.add_argument('-xla', action='store_true', default=False,

@@ -16,14 +16,15 @@ class PendingPart:
     offset: int
     texts: list
     tokenized: bool
+    attempts: int = 0  # times a worker died while holding these rows
 
     def __len__(self):
         return len(self.texts)
 
     def split(self, rows: int) -> tuple['PendingPart', 'PendingPart']:
         """The first ``rows`` rows and the rest."""
-        head = PendingPart(self.job_id, self.offset, self.texts[:rows], self.tokenized)
-        tail = PendingPart(self.job_id, self.offset + rows, self.texts[rows:], self.tokenized)
+        head = PendingPart(self.job_id, self.offset, self.texts[:rows], self.tokenized, self.attempts)
+        tail = PendingPart(self.job_id, self.offset + rows, self.texts[rows:], self.tokenized, self.attempts)
         return head, tail
 
     def to_json(self) -> dict:

@@ -200,6 +200,7 @@ class Sink:
                     self.publisher.send_multipart(frames)
             if self.receiver in events:
                 if not self._handle(self.receiver.recv_multipart()):
+                    self._drain()
                     return
             for frames in self.subscribers.expired():
                 self.publisher.send_multipart(frames)
@@ -207,6 +208,14 @@ class Sink:
             if os.getppid() != parent_pid:
                 self.logger.error('the server process is gone, stopping')
                 return
+
+    def _drain(self) -> None:
+        """Publish results that workers sent just before the stop (they travel on other pipes)."""
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and self.receiver.poll(300):
+            self._handle(self.receiver.recv_multipart())
+        for frames in self.subscribers.expired():
+            self.publisher.send_multipart(frames)
 
     def _handle(self, frames: list[bytes]) -> bool:
         """Handle one internal message; False means stop."""

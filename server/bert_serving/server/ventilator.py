@@ -17,6 +17,9 @@ from .batching import BatchAssembler, PendingPart
 from .protocol import BadRequest
 from .status import ServerStatistics
 
+DRAIN_TIMEOUT_S = 5.0   # on SIGTERM, accepted requests get this long to finish
+MAX_PART_RETRIES = 1    # rows that were on a worker that died are re-run once more
+
 
 @dataclass
 class EncodeRequest:
@@ -103,31 +106,48 @@ class Ventilator:
         self.slots = {worker_id: WorkerSlot(worker_id) for worker_id in range(args.num_worker)}
         self.next_job_id = 0
         self.next_batch_id = 0
+        self._last_check = time.monotonic()
 
     @property
     def all_ready(self) -> bool:
         return all(slot.ready for slot in self.slots.values())
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing running."""
+        return not self.assembler.queued_rows and not any(slot.in_flight for slot in self.slots.values())
+
     def serve(self, stop_event, ready_event) -> None:
-        """Run until a TERMINATION request or ``stop_event``."""
+        """Run until a TERMINATION request or ``stop_event``, then finish what was accepted (bounded)."""
         poller = zmq.Poller()
         poller.register(self.frontend, zmq.POLLIN)
         poller.register(self.backend, zmq.POLLIN)
-        last_check = time.monotonic()
         while not stop_event.is_set():
-            events = dict(poller.poll(100))
-            if self.backend in events:
-                self._on_worker_message(self.backend.recv_multipart())
-                if self.all_ready and not ready_event.is_set():
-                    self.logger.info('all set, ready to serve requests!')
-                    ready_event.set()
-            if self.frontend in events:
-                if not self._on_client_message(self.frontend.recv_multipart()):
-                    return
-            if time.monotonic() - last_check > 0.5:
-                self._check_workers()
-                last_check = time.monotonic()
-            self._dispatch()
+            if self._step(poller, ready_event) is False:
+                break
+        poller.unregister(self.frontend)
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        if not self.idle and self.all_ready:
+            self.logger.info('finishing %d queued rows and the running batches before stopping',
+                             self.assembler.queued_rows)
+            while not self.idle and time.monotonic() < deadline:
+                self._step(poller, ready_event)
+
+    def _step(self, poller, ready_event) -> bool:
+        """One round of the loop; False when a client asked the server to terminate."""
+        events = dict(poller.poll(100))
+        if self.backend in events:
+            self._on_worker_message(self.backend.recv_multipart())
+            if self.all_ready and not ready_event.is_set():
+                self.logger.info('all set, ready to serve requests!')
+                ready_event.set()
+        if self.frontend in events and not self._on_client_message(self.frontend.recv_multipart()):
+            return False
+        if time.monotonic() - self._last_check > 0.5:
+            self._check_workers()
+            self._last_check = time.monotonic()
+        self._dispatch()
+        return True
 
     # --- workers ---------------------------------------------------------------------------
 
@@ -151,12 +171,27 @@ class Ventilator:
             lost = [part for parts in slot.in_flight.values() for part in parts]
             self.logger.error('worker %d died holding %d rows; they are queued again', worker_id,
                               sum(len(part) for part in lost))
-            self.assembler.requeue(lost)
+            self._requeue(lost)
             self.slots[worker_id] = WorkerSlot(worker_id)
             if self.supervisor.restart_worker(worker_id):
                 self.stats.num_worker_restart += 1
         if self.supervisor.all_workers_failed():
             self._fail_queued('no worker could be started; see the server log')
+
+    def _requeue(self, parts: list[PendingPart]) -> None:
+        """Queue the rows of a dead worker again, unless they already killed a worker before."""
+        retry, given_up = [], set()
+        for part in parts:
+            part.attempts += 1
+            (retry if part.attempts <= MAX_PART_RETRIES else given_up).append(part)
+        self.assembler.requeue(retry)
+        for job_id in {part.job_id for part in given_up}:
+            self.logger.error('job %d was running on every worker that died; failing it', job_id)
+            self._fail_job(job_id, 'WorkerDied', 'the worker running this request died repeatedly; '
+                                                 'the request may be too large for the device')
+
+    def _fail_job(self, job_id: int, error_type: str, message: str) -> None:
+        self.to_sink.send_multipart([protocol.FAIL, b'%d' % job_id, error_type.encode(), message.encode()])
 
     def _fail_queued(self, message: str) -> None:
         failed_jobs = set()
@@ -164,7 +199,7 @@ class Ventilator:
             for part in self.assembler.take():
                 failed_jobs.add(part.job_id)
         for job_id in failed_jobs:
-            self.to_sink.send_multipart([protocol.FAIL, b'%d' % job_id, b'ServerError', message.encode()])
+            self._fail_job(job_id, 'NoWorker', message)
 
     def _dispatch(self) -> None:
         """Give batches to workers with room: always to an idle worker, ahead only full batches."""
@@ -200,7 +235,19 @@ class Ventilator:
             self._reply_config(request)
             return True
         self.stats.on_encode(request.identity, len(request.texts))
-        self._enqueue(request)
+        limit = self.args.max_queued_rows
+        if self.supervisor.all_workers_failed():
+            self._reject(frames, 'NoWorker', 'no worker is running: every worker failed; see the server log')
+        elif len(request.texts) > limit:
+            self.stats.num_bad_request += 1
+            self._reject(frames, 'BadRequest', f'{len(request.texts)} sentences in one request is more than the '
+                                               f'server queues at once (-max_queued_rows {limit}); send smaller requests')
+        elif self.assembler.queued_rows + len(request.texts) > limit:
+            self.stats.num_busy_reply += 1
+            self._reject(frames, 'ServerBusy', f'the server is busy ({self.assembler.queued_rows} sentences queued, '
+                                               f'-max_queued_rows {limit}); try again shortly')
+        else:
+            self._enqueue(request)
         return True
 
     def _reject(self, frames: list[bytes], error_type: str, message: str) -> None:
