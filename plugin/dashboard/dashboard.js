@@ -221,7 +221,7 @@
     }
     const step = plotW / Math.max(HISTORY - 1, 1);
     for (const { values: points, colour } of series) {
-      ctx.strokeStyle = colour;
+      ctx.strokeStyle = ctx.fillStyle = colour;
       ctx.lineWidth = 2;
       ctx.beginPath();
       let drawing = false;
@@ -230,6 +230,7 @@
         const x = pad.left + plotW - (points.length - 1 - i) * step;
         const y = pad.top + plotH * (1 - value / top);
         if (drawing) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+        ctx.fillRect(x - 2, y - 2, 4, 4);  // a lone sample between idle gaps still shows
         drawing = true;
       });
       ctx.stroke();

@@ -214,7 +214,7 @@ def create_app(config: HttpConfig, client_pool) -> Flask:
     app = Flask(__name__)
     app.json = _JSONProvider(app)
     app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes, COMPRESS_ALGORITHM=['gzip', 'deflate'])
-    CORS(app, origins=config.cors_origins)
+    CORS(app, origins=config.cors_origins, send_wildcard=config.cors_origins == '*')
     Compress(app)
     server_info = {}  # facts of the server config learnt once: whether it sends tokens, the model name
 
