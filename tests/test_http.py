@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bert_serving.server.args import get_args_parser
+from bert_serving.server.http import HttpConfig
 from servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -358,6 +360,17 @@ def test_a_server_that_does_not_answer_gives_504_and_not_ready(logs):
         assert call(orphan.url + '/ready').status == 503
         assert call(orphan.url + '/health').status == 200
         assert metric_values(orphan.url)[('bert_server_up', ())] == 0
+
+
+@pytest.mark.parametrize('bind, listens_on, server_ip', [('*', '0.0.0.0', 'localhost'),
+                                                          ('127.0.0.1', '127.0.0.1', '127.0.0.1')])
+def test_config_from_the_server_options(bind, listens_on, server_ip):
+    args = get_args_parser().parse_args(['-model_dir', 'm', '-http_port', '8125', '-http_max_connect', '3',
+                                         '-cors', ALLOWED_ORIGIN, '-port', '6000', '-bind', bind])
+    config = HttpConfig.from_args(args, parent_pid=42)
+    assert (config.http_port, config.port, config.port_out, config.http_max_connect) == (8125, 6000, 5556, 3)
+    assert (config.bind, config.server_ip, config.parent_pid) == (listens_on, server_ip, 42)
+    assert config.cors_origins == [ALLOWED_ORIGIN] and config.auth_token is None
 
 
 def test_proxy_exits_when_its_parent_has_gone(logs):

@@ -58,13 +58,15 @@ class HttpConfig:
 
     @classmethod
     def from_args(cls, args, parent_pid: int | None = None) -> 'HttpConfig':
-        """Config from the options of ``bert-serving-start`` (``-bind *`` means every interface)."""
+        """Config from the options of ``bert-serving-start``: the proxy listens where the server does."""
         bind = getattr(args, 'bind', '*')
+        every_interface = bind in ('*', '0.0.0.0')
         optional = {name: getattr(args, name) for name in ('max_body_bytes', 'auth_token', 'request_timeout_ms')
                     if getattr(args, name, None) is not None}
         return cls(http_port=args.http_port, port=args.port, port_out=args.port_out,
-                   bind='0.0.0.0' if bind == '*' else bind, http_max_connect=args.http_max_connect,
-                   cors=args.cors, verbose=args.verbose, parent_pid=parent_pid, **optional)
+                   server_ip='localhost' if every_interface else bind, bind='0.0.0.0' if every_interface else bind,
+                   http_max_connect=args.http_max_connect, cors=args.cors, verbose=args.verbose,
+                   parent_pid=parent_pid, **optional)
 
     @property
     def cors_origins(self):
@@ -316,7 +318,7 @@ def create_app(config: HttpConfig, client_pool) -> Flask:
             raise ApiError(400, 'missing "texts": send {"id": 1, "texts": ["first sentence", "second one"]}',
                            'bad_request')
         request_id, is_tokenized = body.get('id'), body.get('is_tokenized', False)
-        if not isinstance(request_id, (int, str, type(None))) or isinstance(request_id, bool):
+        if not isinstance(request_id, (int, float, str, type(None))) or isinstance(request_id, bool):
             raise ApiError(400, f'"id" must be a number or a string, got {type(request_id).__name__}', 'bad_request')
         if not isinstance(is_tokenized, bool):
             raise ApiError(400, f'"is_tokenized" must be true or false, got {is_tokenized!r}', 'bad_request')
