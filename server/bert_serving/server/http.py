@@ -1,9 +1,19 @@
-"""HTTP proxy of bert-serving: a Flask app that forwards to the ZeroMQ server through a pool of clients.
+"""HTTP proxy of bert-serving: a Flask app, served by waitress, that forwards to the ZeroMQ server
+through a pool of ``http_max_connect`` clients. Needs ``pip install bert-serving-server[http]``.
 
-Endpoints: the 1.10.0 ones (``POST /encode``, ``GET /status/server``, ``GET /status/client``),
-an OpenAI-shaped ``POST /v1/embeddings``, ``GET /health``, ``GET /ready``, ``GET /metrics``
-(Prometheus) and ``GET /openapi.json``. Every error is JSON ``{"status": code, "error": message}``.
-Needs ``pip install bert-serving-server[http]``.
+- ``POST /encode`` (1.10.0): JSON ``{"id": 1, "texts": [...], "is_tokenized": false}``, or a form with
+  repeated ``texts`` fields (or one ``texts`` field holding a JSON list) -> ``{"id", "result", "status"}``.
+- ``GET /status/server``, ``GET /status/client`` (1.10.0): the server's status, a pooled client's.
+- ``POST /v1/embeddings``: the OpenAI embeddings shape. ``usage.prompt_tokens`` counts the server's
+  WordPiece tokens ([CLS] and [SEP] included, after truncation) when the server runs with
+  ``-show_tokens_to_client``, else whitespace-separated words.
+- ``GET /health`` (the proxy is up), ``GET /ready`` (503 until every worker has loaded the model),
+  ``GET /metrics`` (Prometheus), ``GET /openapi.json``.
+
+Every error is JSON ``{"status": code, "error": message}``: 4xx for bad requests, 401 without the bearer
+token (when one is set; /health and /ready stay open), 413 over ``max_body_bytes``, 503/504 when the
+server is busy or does not answer within ``request_timeout_ms``. Run it alone, in front of a running
+server, with ``python -m bert_serving.server.http -http_port 8125 -port 5555 -port_out 5556``.
 """
 
 import argparse
