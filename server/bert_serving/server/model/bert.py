@@ -1,0 +1,107 @@
+"""The BERT encoder forward pass (inference only) as a tf.Module holding Google-named weights."""
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from .config import BertConfig
+
+# Additive attention bias for padding positions, as in Google's BERT; representable in float16.
+_MASK_BIAS = -10000.0
+
+
+def _activation(name: str):
+    """The feed-forward activation named by ``hidden_act``."""
+    if name == 'gelu':  # exact erf form, as Google's BERT and HF's "gelu"
+        return lambda x: tf.nn.gelu(x, approximate=False)
+    if name in ('gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'):
+        return lambda x: tf.nn.gelu(x, approximate=True)
+    if name == 'relu':
+        return tf.nn.relu
+    raise ValueError(f'unsupported hidden_act {name!r}; supported: gelu, gelu_new, gelu_pytorch_tanh, relu')
+
+
+class BertModel(tf.Module):
+    """BERT embeddings + encoder + pooler.
+
+    Kernels and embedding tables are stored in ``dtype`` (float16 for half precision); biases and LayerNorm
+    parameters stay float32, as do the LayerNorm statistics, bias additions and softmax.
+    """
+
+    def __init__(self, config: BertConfig, weights: dict, dtype=tf.float32, use_position_embeddings=True,
+                 name='bert'):
+        super().__init__(name=name)
+        self.config = config
+        self.dtype = tf.as_dtype(dtype)
+        self.use_position_embeddings = use_position_embeddings
+        self._act = _activation(config.hidden_act)
+        self._w = {}
+        with self.name_scope:
+            for key, value in weights.items():
+                var_dtype = self.dtype if key.endswith(('/kernel', '_embeddings')) else tf.float32
+                self._w[key] = tf.Variable(tf.cast(value, var_dtype), trainable=False,
+                                           name=key.removeprefix('bert/').replace('/', '.'))
+
+    def __call__(self, input_ids, input_mask, input_type_ids):
+        """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``."""
+        cfg = self.config
+        w = self._w
+        batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+
+        x = tf.gather(w['bert/embeddings/word_embeddings'], input_ids)
+        x += tf.gather(w['bert/embeddings/token_type_embeddings'], input_type_ids)
+        if self.use_position_embeddings:
+            x += w['bert/embeddings/position_embeddings'][tf.newaxis, :seq_len]
+        # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
+        x = tf.reshape(self._layer_norm(x, 'bert/embeddings/LayerNorm'), [-1, cfg.hidden_size])
+
+        bias = (1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS
+        bias = bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, L]: broadcast over heads and query positions
+
+        layers = []
+        for n in range(cfg.num_hidden_layers):
+            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/')
+            layers.append(tf.reshape(x, [batch, seq_len, cfg.hidden_size]))
+
+        first = layers[-1][:, 0]
+        pooled = tf.tanh(self._dense(first, 'bert/pooler/dense'))
+        return layers, pooled
+
+    def _dense(self, x, prefix):
+        if self.dtype == tf.float32:
+            return tf.nn.bias_add(tf.matmul(x, self._w[prefix + '/kernel']), self._w[prefix + '/bias'])
+        # Half precision: add the float32 bias after a cast, which also keeps TensorFlow from fusing MatMul and
+        # BiasAdd into oneDNN's half-precision fused kernel (seconds per call on CPU).
+        y = tf.cast(tf.matmul(x, self._w[prefix + '/kernel']), tf.float32) + self._w[prefix + '/bias']
+        return tf.cast(y, self.dtype)
+
+    def _layer_norm(self, x, prefix):
+        # Statistics in float32: float16 variance of large activations loses too much.
+        x32 = tf.cast(x, tf.float32)
+        mean, variance = tf.nn.moments(x32, axes=[-1], keepdims=True)
+        y = (x32 - mean) * tf.math.rsqrt(variance + self.config.layer_norm_eps)
+        y = y * self._w[prefix + '/gamma'] + self._w[prefix + '/beta']
+        return tf.cast(y, self.dtype)
+
+    def _layer(self, x, bias, batch, seq_len, p):
+        cfg = self.config
+        heads = cfg.num_attention_heads
+        head_size = cfg.hidden_size // heads
+
+        def split_heads(t):  # [B*L, H] -> [B, heads, L, head_size]
+            return tf.transpose(tf.reshape(t, [batch, seq_len, heads, head_size]), [0, 2, 1, 3])
+
+        # Scale the queries rather than the scores: fewer multiplies, and float16 scores stay smaller.
+        q = split_heads(self._dense(x, p + 'attention/self/query') * (1.0 / math.sqrt(head_size)))
+        k = split_heads(self._dense(x, p + 'attention/self/key'))
+        v = split_heads(self._dense(x, p + 'attention/self/value'))
+        scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32) + bias
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype)
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, cfg.hidden_size])
+
+        attention = self._dense(context, p + 'attention/output/dense')
+        x = self._layer_norm(attention + x, p + 'attention/output/LayerNorm')
+        intermediate = self._act(self._dense(x, p + 'intermediate/dense'))
+        out = self._dense(intermediate, p + 'output/dense')
+        return self._layer_norm(out + x, p + 'output/LayerNorm')
