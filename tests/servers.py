@@ -1,0 +1,95 @@
+"""Run the real `bert-serving-start` command in a subprocess for end-to-end tests."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bert_serving.client import BertClient
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """A server started with the CLI on free loopback ports; its log is kept for failure messages."""
+
+    def __init__(self, model_dir, *options, num_worker=1, log_dir=None, ready_timeout=180):
+        self.port, self.port_out = free_port(), free_port()
+        self.num_worker = num_worker
+        self.command = [str(BIN / 'bert-serving-start'), '-model_dir', str(model_dir), '-port', str(self.port),
+                        '-port_out', str(self.port_out), '-num_worker', str(num_worker), '-cpu',
+                        '-bind', '127.0.0.1', *map(str, options)]
+        self.log_path = Path(log_dir or '/tmp') / f'server-{self.port}.log'
+        self._log = open(self.log_path, 'wb')
+        self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self._wait_until_ready(ready_timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace')
+
+    def client(self, **kwargs) -> BertClient:
+        kwargs.setdefault('timeout', 60_000)
+        return BertClient(port=self.port, port_out=self.port_out, **kwargs)
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f'server exited with {self.process.returncode}:\n{self.log()}')
+            try:
+                with self.client(ignore_all_checks=True, timeout=1000) as probe:
+                    status = probe.server_status['statistic']
+                if status['num_ready_worker'] == self.num_worker:
+                    return
+            except TimeoutError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f'server not ready within {timeout} s:\n{self.log()}')
+
+    def child_pids(self) -> list[int]:
+        """Pids of every process in the server's session (the CLI process and its children)."""
+        pids = []
+        for entry in Path('/proc').iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getsid(int(entry.name)) == self.process.pid:
+                        pids.append(int(entry.name))
+                except (ProcessLookupError, PermissionError):
+                    continue
+        return pids
+
+    def wait_for_no_processes(self, timeout: float = 5) -> list[int]:
+        """Wait until every process of the server's session has exited; returns those still there."""
+        deadline = time.monotonic() + timeout
+        while self.child_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.child_pids()
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+                raise AssertionError(f'server did not stop within {timeout} s:\n{self.log()}')
+        self._log.close()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,93 @@
+"""Faults and floods: a killed worker, a full queue, hostile sentences. Nothing hangs, nothing is lost."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from bert_serving.client import ServerError
+from servers import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def worker_pids(server: ServerProcess) -> list[int]:
+    """Pids of the worker processes (by their command line, which multiprocessing marks)."""
+    pids = []
+    for pid in server.child_pids():
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+                if b'multiprocessing' in cmdline.read() and pid != server.process.pid:
+                    pids.append(pid)
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_path):
+    texts = [f'sentence number {i} for the fault test' for i in range(3000)]
+    with ServerProcess(tiny_model_dirs['hf'], '-max_batch_size', 16, num_worker=2, log_dir=tmp_path) as server:
+        with server.client() as reference:
+            expected = reference.encode(texts[:50])
+        results = {}
+
+        def encode_all():
+            with server.client() as client:
+                results['vectors'] = client.encode(texts)
+
+        sender = threading.Thread(target=encode_all)
+        sender.start()
+        time.sleep(0.3)
+        victims = [pid for pid in worker_pids(server)]
+        assert len(victims) >= 3  # the sink and two workers
+        log_before = server.log()
+        os.kill(max(victims), signal.SIGKILL)  # the last started child: a worker
+        sender.join(120)
+        assert not sender.is_alive()
+        assert results['vectors'].shape == (3000, 32)
+        np.testing.assert_allclose(results['vectors'][:50], expected, atol=1e-5)
+        with server.client() as client:
+            statistic = client.server_status['statistic']
+            assert statistic['num_worker_restart'] == 1
+            deadline = time.monotonic() + 60
+            while client.server_status['statistic']['num_ready_worker'] < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert client.server_status['statistic']['num_ready_worker'] == 2
+        assert 'died holding' in server.log()[len(log_before):]
+
+
+def test_a_flood_gets_server_busy_fast_then_service_resumes(tiny_model_dirs, tmp_path):
+    with ServerProcess(tiny_model_dirs['hf'], '-max_queued_rows', 1000, '-max_batch_size', 8,
+                       log_dir=tmp_path) as server:
+        with server.client() as client:
+            for _ in range(20):
+                client.encode([f'flood {i}' for i in range(400)], blocking=False)
+            errors, served = 0, 0
+            for _ in range(20):
+                try:
+                    next(client.fetch())
+                    served += 1
+                except ServerError as error:
+                    assert error.error_type == 'ServerBusy'
+                    errors += 1
+            assert errors > 0 and served > 0
+            with pytest.raises(ServerError, match='max_queued_rows'):
+                client.encode(['x'] * 1001)
+            assert client.encode(['after the flood']).shape == (1, 32)
+
+
+def test_hostile_sentences_get_a_result_or_a_clear_error(tiny_model_dirs, tmp_path):
+    with ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path) as server:
+        with server.client() as client:
+            huge = 'word ' * 200_000  # 1 MB
+            assert client.encode([huge, 'short']).shape == (2, 32)
+            many = client.encode([f's{i}' for i in range(100_000)])
+            assert many.shape == (100_000, 32)
+            assert client.encode(['\x00\x01 control only ', '😀 ©']).shape == (2, 32)
+            with pytest.raises(ValueError):
+                client.encode(['fine', '   '])
+            with pytest.raises(TypeError):
+                client.encode(['fine', 3])
