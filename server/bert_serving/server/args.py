@@ -96,7 +96,13 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
     serving.add_argument('-http_max_connect', type=positive_int, default=10,
                          help='clients the HTTP proxy keeps open to the server')
     serving.add_argument('-cors', type=str, default='*',
-                         help='Access-Control-Allow-Origin of the HTTP proxy')
+                         help='Access-Control-Allow-Origin of the HTTP proxy (one origin, or several comma-separated)')
+    serving.add_argument('-http_auth_token', dest='auth_token', type=str, default=None,
+                         help='when set, HTTP requests must send "Authorization: Bearer <token>"')
+    serving.add_argument('-http_max_body_bytes', dest='max_body_bytes', type=positive_int, default=10 * 1024 * 1024,
+                         help='largest HTTP request body accepted (larger gets 413)')
+    serving.add_argument('-http_timeout', dest='request_timeout_ms', type=positive_int, default=60_000,
+                         help='milliseconds the HTTP proxy waits for the server before answering 504')
     serving.add_argument('-num_worker', type=positive_int, default=1,
                          help='number of worker processes (one device each)')
     serving.add_argument('-max_batch_size', type=positive_int, default=256,

@@ -132,7 +132,7 @@ class BertServer(threading.Thread):
     def describe(self) -> dict:
         """The config reply, less its per-request fields."""
         return {**args_to_config(self.args), **self.status_static, **self.addresses,
-                'num_process': self.args.num_worker + 2,
+                'num_process': self.args.num_worker + 2 + (self.args.http_port is not None),
                 'device_map': ['cpu' if gpu is None else gpu for gpu in self.device_map]}
 
     def _worker_configs(self) -> list[WorkerConfig]:
@@ -145,6 +145,15 @@ class BertServer(threading.Thread):
             model_max_len=self.bert_config.max_position_embeddings, fixed_embed_length=args.fixed_embed_length,
             xla=args.xla, gpu_memory_fraction=args.gpu_memory_fraction, show_tokens=args.show_tokens_to_client,
             verbose=args.verbose) for worker_id, gpu_id in enumerate(self.device_map)]
+
+    def _http_config(self):
+        if self.args.http_port is None:
+            return None
+        try:
+            from .http import HttpConfig
+        except ImportError as error:
+            raise RuntimeError(f'-http_port needs the HTTP extra: pip install "bert-serving-server[http]" ({error})')
+        return HttpConfig.from_args(self.args, parent_pid=os.getpid())
 
     def run(self) -> None:
         try:
@@ -166,7 +175,7 @@ class BertServer(threading.Thread):
             backend.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes over its slot's identity
             self.supervisor = Supervisor(
                 SinkConfig(self.addresses['worker -> sink'], args.port_out, args.bind, os.getpid(), args.verbose),
-                self._worker_configs(), self.logger)
+                self._worker_configs(), self.logger, self._http_config())
             self.supervisor.start()
             to_sink = context.socket(zmq.PUSH)
             sockets.append(to_sink)

@@ -14,12 +14,14 @@ MAX_RESTARTS_IN_WINDOW = 3
 class Supervisor:
     """Owns the child processes; the ventilator asks it which workers died and to replace them."""
 
-    def __init__(self, sink_config: SinkConfig, worker_configs: list[WorkerConfig], logger):
+    def __init__(self, sink_config: SinkConfig, worker_configs: list[WorkerConfig], logger, http_config=None):
         self._context = multiprocessing.get_context('spawn')  # TensorFlow does not survive a fork
         self.sink_config = sink_config
         self.worker_configs = {config.worker_id: config for config in worker_configs}
         self.logger = logger
+        self.http_config = http_config
         self.sink = None
+        self.http = None
         self.workers = {}
         self._restarts = {worker_id: deque() for worker_id in self.worker_configs}
         self._given_up = set()
@@ -30,6 +32,12 @@ class Supervisor:
         self.sink.start()
         for worker_id in self.worker_configs:
             self._start_worker(worker_id)
+        if self.http_config is not None:
+            from .http import run_http_proxy  # needs the [http] extra, so only when asked for
+            self.http = self._context.Process(target=run_http_proxy, args=(self.http_config,), name='bert-http',
+                                              daemon=True)
+            self.http.start()
+            self.logger.info('HTTP proxy started on port %d (pid %d)', self.http_config.http_port, self.http.pid)
 
     def _start_worker(self, worker_id: int) -> None:
         config = self.worker_configs[worker_id]
@@ -71,15 +79,12 @@ class Supervisor:
     def all_workers_failed(self) -> bool:
         return len(self._given_up) == len(self.worker_configs)
 
-    @property
-    def pids(self) -> list[int]:
-        processes = [self.sink, *self.workers.values()]
-        return [process.pid for process in processes if process is not None]
-
     def stop(self, timeout: float = 5.0) -> None:
         """Wait for the children to exit on their own, then terminate, then kill."""
         self._stopping = True
-        processes = [p for p in (self.sink, *self.workers.values()) if p is not None]
+        if self.http is not None:
+            self.http.terminate()  # it holds no work of its own: its requests wait on the server
+        processes = [p for p in (self.http, self.sink, *self.workers.values()) if p is not None]
         deadline = time.monotonic() + timeout
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
