@@ -406,3 +406,25 @@ def _state(pid) -> str:
         return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
     except (FileNotFoundError, IndexError):
         return 'gone'
+
+
+def test_http_port_option_starts_the_proxy_with_the_server(tiny_model_dirs, logs):
+    http_port = free_port()
+    with ServerProcess(tiny_model_dirs['hf'], '-http_port', http_port, '-http_auth_token', TOKEN,
+                       log_dir=logs) as running:
+        url = f'http://127.0.0.1:{http_port}'
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if call(url + '/ready').status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert call(url + '/encode', {'id': 1, 'texts': ['hi']}).status == 401
+        reply = call(url + '/encode', {'id': 1, 'texts': ['hello world']},
+                     headers={'Authorization': f'Bearer {TOKEN}'})
+        assert reply.status == 200
+        with running.client() as client:
+            np.testing.assert_allclose(reply.json()['result'], client.encode(['hello world']), atol=1e-6)
+            assert client.server_config['num_process'] == 4  # ventilator, sink, worker, HTTP proxy
+    assert not running.wait_for_no_processes()
