@@ -1,4 +1,8 @@
-"""In-process encoding: sentences -> features -> frozen graph -> float32 vectors."""
+"""In-process encoding: sentences -> features -> frozen graph -> float32 vectors.
+
+A call's rows are sorted by length and run in chunks of ``CHUNK_ROWS``, each at the
+length of its own longest sentence, so one long sentence does not pad every row.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +11,8 @@ from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
+
+CHUNK_ROWS = 64
 
 
 class SentenceEncoder:
@@ -30,11 +36,27 @@ class SentenceEncoder:
     def encode(self, texts, is_tokenized=False) -> tuple[np.ndarray, list[list[str]]]:
         """Vectors ``[n, dim]`` (``[n, length, dim]`` for NONE) and each row's tokens, in input order.
 
-        The graph runs at the length of the call's longest sentence; token-level results are zero-padded back to
-        the configured length. Malformed input raises ValueError (from the feature builder).
+        Token-level results are zero-padded to the configured length (or the call's longest
+        sentence). Malformed input raises ValueError (from the feature builder).
         """
         features = self.features.build(texts, is_tokenized=is_tokenized)
-        vectors = self.runner.run(features.input_ids, features.input_mask, features.input_type_ids)
-        if self.token_level and self.output_len is not None and vectors.shape[1] < self.output_len:
-            vectors = np.pad(vectors, ((0, 0), (0, self.output_len - vectors.shape[1]), (0, 0)))
-        return vectors, features.tokens
+        lengths = features.input_mask.sum(axis=1)
+        order = np.argsort(lengths, kind='stable')
+        output = None
+        for start in range(0, len(order), CHUNK_ROWS):
+            rows = order[start:start + CHUNK_ROWS]
+            width = int(lengths[rows].max())
+            vectors = self.runner.run(features.input_ids[rows, :width], features.input_mask[rows, :width],
+                                      features.input_type_ids[rows, :width])
+            if output is None:
+                output = self._allocate(len(order), vectors.shape[-1], features.input_ids.shape[1])
+            if self.token_level:
+                output[rows, :width] = vectors
+            else:
+                output[rows] = vectors
+        return output, features.tokens
+
+    def _allocate(self, num_rows: int, dim: int, longest: int) -> np.ndarray:
+        if self.token_level:
+            return np.zeros((num_rows, self.output_len or longest, dim), dtype=np.float32)
+        return np.empty((num_rows, dim), dtype=np.float32)
