@@ -169,19 +169,22 @@ def _check_shape(path, name, array_shape, expected):
 
 def _read_checkpoint(prefix, shapes, required):
     import tensorflow as tf
+    out = {}
     try:
         reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.OpError, ValueError) as e:
+        available = reader.get_variable_to_shape_map()
+        for name, shape in shapes.items():
+            if name not in available:
+                if required:
+                    raise ModelFileError(f'{prefix}: tensor {name} not found in the checkpoint '
+                                         f'(expected shape {shape})')
+                continue
+            _check_shape(prefix, name, available[name], shape)
+            out[name] = np.asarray(reader.get_tensor(name), dtype=np.float32)
+    except (tf.errors.OpError, ValueError) as e:  # unreadable index, missing or truncated data file
+        if isinstance(e, ModelFileError):
+            raise
         raise ModelFileError(f'{prefix}: cannot read TF checkpoint ({e})') from None
-    available = reader.get_variable_to_shape_map()
-    out = {}
-    for name, shape in shapes.items():
-        if name not in available:
-            if required:
-                raise ModelFileError(f'{prefix}: tensor {name} not found in the checkpoint (expected shape {shape})')
-            continue
-        _check_shape(prefix, name, available[name], shape)
-        out[name] = np.asarray(reader.get_tensor(name), dtype=np.float32)
     return out
 
 

@@ -57,10 +57,12 @@ def resolve_layers(pooling_layer, num_layers: int) -> tuple[int, ...]:
 def build_frozen_graph(files: ModelFiles, options: GraphOptions, graph_tmp_dir: str | None = None) -> str:
     """Load the weights, build BERT + pooling, freeze, optimise and write the GraphDef; return its path.
 
-    Everything runs on the CPU so the building process holds no GPU memory for the model.
+    Bad pooling layers raise ValueError, bad model files ModelFileError. Everything runs on the CPU.
     """
     config = load_config(files)
-    layers = resolve_layers(options.pooling_layer, config.num_hidden_layers)
+    # CLS_POOLED reads the pooler only, so its layer option is ignored rather than checked.
+    layers = () if options.pooling_strategy is PoolingStrategy.CLS_POOLED else \
+        resolve_layers(options.pooling_layer, config.num_hidden_layers)
     start = time.perf_counter()
     weights = load_weights(files, config)
     with tf.device('/CPU:0'):
@@ -90,7 +92,7 @@ def _freeze(config, weights, options: GraphOptions, layers):
     special = tuple(options.special_token_ids) if options.mask_cls_sep else ()
     spec = [tf.TensorSpec([None, None], tf.int32, name=n) for n in INPUT_NAMES]
 
-    @tf.function(input_signature=spec)
+    @tf.function(input_signature=spec, autograph=False)  # plain Python control flow only
     def serve(input_ids, input_mask, input_type_ids):
         all_layers, pooled_output = model(input_ids, input_mask, input_type_ids)
         encodes = pool([all_layers[i] for i in layers], pooled_output, input_ids, input_mask,
@@ -175,21 +177,19 @@ class FrozenGraphRunner:
         with open(graph_path, 'rb') as f:
             graph_def.ParseFromString(f.read())
         light, weight_nodes = _split_weights(graph_def)
-        del graph_def
         with tf.device(device):
             weights = {name: tf.constant(tf.make_ndarray(node.attr['value'].tensor))
                        for name, node in weight_nodes.items()}
-        del weight_nodes
+        del graph_def, weight_nodes
 
-        def import_graph():
+        def serve(*inputs):
+            feeds = {f'{name}:0': tensor for name, tensor in zip(INPUT_NAMES, inputs)}
             # tf.identity captures each weight tensor into the function as an input, by reference.
-            feeds = {f'{name}:0': tf.identity(tensor) for name, tensor in weights.items()}
-            tf.graph_util.import_graph_def(light, input_map=feeds, name='')
+            feeds.update((f'{name}:0', tf.identity(tensor)) for name, tensor in weights.items())
+            return tf.graph_util.import_graph_def(light, input_map=feeds, return_elements=[OUTPUT_NAME + ':0'],
+                                                  name='frozen')[0]
 
-        wrapped = tf.compat.v1.wrap_function(import_graph, [])
-        graph = wrapped.graph
-        self._fn = wrapped.prune(feeds=[graph.get_tensor_by_name(n + ':0') for n in INPUT_NAMES],
-                                 fetches=graph.get_tensor_by_name(OUTPUT_NAME + ':0'))
+        self._fn = tf.compat.v1.wrap_function(serve, [tf.TensorSpec([None, None], tf.int32)] * len(INPUT_NAMES))
         if xla:
             self._fn = tf.function(self._fn, jit_compile=True)
         self.device = device
