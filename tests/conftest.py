@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random BERT written by the tests in both layouts, the packaged MiniLM, the golden vectors."""
 
+import shutil
 import string
 from pathlib import Path
 
@@ -54,6 +55,33 @@ def minilm_google_dir(tmp_path_factory) -> Path:
     """The same MiniLM converted to Google's checkpoint layout."""
     from bert_serving.server.model.packaged import prepare_model
     return Path(prepare_model(tmp_path_factory.mktemp('minilm') / 'google', layout='google'))
+
+
+@pytest.fixture(scope='session')
+def minilm_graph(minilm_dir, minilm_google_dir, tmp_path_factory):
+    """Factory ``(layout, strategy, layers, **GraphOptions fields) -> graph path`` for MiniLM.
+
+    Each graph is built once per session (a MiniLM build takes about 1.5 s) and shared by the parity and
+    encoder tests; the files (90 MB each) are removed at the end of the session.
+    """
+    from bert_serving.server.model.checkpoint import locate_model
+    from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
+    from bert_serving.server.model.strategy import PoolingStrategy
+
+    files = {'hf': locate_model(minilm_dir), 'google': locate_model(minilm_google_dir)}
+    graph_dir = tmp_path_factory.mktemp('minilm-graphs')
+    built = {}
+
+    def build(layout='hf', strategy='REDUCE_MEAN', layers=(-2,), **options):
+        key = (layout, strategy, tuple(layers), tuple(sorted(options.items())))
+        if key not in built:
+            built[key] = build_frozen_graph(files[layout], GraphOptions(
+                pooling_strategy=PoolingStrategy.from_string(strategy), pooling_layer=tuple(layers), **options),
+                graph_tmp_dir=str(graph_dir))
+        return built[key]
+
+    yield build
+    shutil.rmtree(graph_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')

@@ -1,0 +1,86 @@
+"""SentenceEncoder: features + graph + output shapes, on the tiny model and on MiniLM."""
+import json
+
+import numpy as np
+import pytest
+
+from bert_serving.server.model.checkpoint import locate_model
+from bert_serving.server.model.encoder import SentenceEncoder
+from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
+from bert_serving.server.model.strategy import PoolingStrategy
+
+S = PoolingStrategy
+TEXTS = ['the quick brown fox', 'hello world', 'first do it ||| then do it right better', 'a']
+
+
+@pytest.fixture(scope='module')
+def tiny_graphs(tiny_model_dirs, tmp_path_factory):
+    files = locate_model(tiny_model_dirs['hf'])
+    out = tmp_path_factory.mktemp('encoder-graphs')
+    return {strategy: build_frozen_graph(files, GraphOptions(strategy), str(out))
+            for strategy in (S.NONE, S.REDUCE_MEAN)}
+
+
+def tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, max_seq_len, **kwargs):
+    return SentenceEncoder(tiny_graphs[strategy], str(tiny_model_dirs['hf'] / 'vocab.txt'), max_seq_len,
+                           pooling_strategy=strategy, model_max_len=64, **kwargs)
+
+
+def test_sentence_vectors_and_tokens(tiny_model_dirs, tiny_graphs):
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    vectors, tokens = encoder.encode(TEXTS)
+    assert vectors.shape == (4, 32) and vectors.dtype == np.float32
+    assert tokens[0] == ['[CLS]', 'the', 'quick', 'brown', 'fox', '[SEP]']
+    assert tokens[2] == ['[CLS]', 'first', 'do', 'it', '[SEP]', 'then', 'do', 'it', 'right', 'better', '[SEP]']
+    # a row does not depend on its neighbours
+    alone, _ = encoder.encode(TEXTS[1:2])
+    np.testing.assert_allclose(alone[0], vectors[1], atol=1e-5)
+
+
+@pytest.mark.parametrize('max_seq_len,fixed,width', [(25, False, 25), (None, True, 64), (None, False, 11), (8, False, 8)])
+def test_token_level_output_length(max_seq_len, fixed, width, tiny_model_dirs, tiny_graphs):
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, max_seq_len, fixed_embed_length=fixed)
+    vectors, tokens = encoder.encode(TEXTS)
+    assert vectors.shape == (4, width, 32)
+    for row, row_tokens in enumerate(tokens):
+        assert np.all(vectors[row, len(row_tokens):] == 0)
+        assert np.all(np.abs(vectors[row, :len(row_tokens)]).sum(-1) > 0)
+
+
+def test_truncation_follows_max_seq_len(tiny_model_dirs, tiny_graphs):
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, 5)
+    vectors, tokens = encoder.encode(['the quick brown fox jumps over'])
+    assert tokens == [['[CLS]', 'the', 'quick', 'brown', '[SEP]']] and vectors.shape == (1, 5, 32)
+
+
+def test_pretokenized_input_and_no_special_tokens(tiny_model_dirs, tiny_graphs):
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    text_vectors, _ = encoder.encode(['hello world'])
+    token_vectors, tokens = encoder.encode([['hello', 'world']], is_tokenized=True)
+    assert tokens == [['[CLS]', 'hello', 'world', '[SEP]']]
+    np.testing.assert_array_equal(token_vectors, text_vectors)
+    bare = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25, add_special_tokens=False)
+    bare_vectors, bare_tokens = bare.encode(['hello world'])
+    assert bare_tokens == [['hello', 'world']] and not np.allclose(bare_vectors, text_vectors)
+
+
+def test_bad_input_is_a_value_error(tiny_model_dirs, tiny_graphs):
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    with pytest.raises(ValueError):
+        encoder.encode([])
+    with pytest.raises(ValueError):
+        encoder.encode(['fine', 3])
+
+
+@pytest.mark.slow
+def test_minilm_batches_of_mixed_lengths_match_golden(minilm_graph, minilm_dir, golden):
+    """Sub-batches run at their own longest sentence; every row still matches the golden vectors at length 25."""
+    encoder = SentenceEncoder(minilm_graph('hf', 'NONE', (-1,)), str(minilm_dir / 'vocab.txt'), 25,
+                              pooling_strategy=S.NONE)
+    texts = [str(t) for t in golden['texts']]
+    expected_tokens = json.loads(str(golden['tokens']))
+    for rows in ([4, 14], [0, 1, 2, 8], [15], list(range(10))):
+        vectors, tokens = encoder.encode([texts[r] for r in rows])
+        assert tokens == [expected_tokens[r] for r in rows]
+        assert vectors.shape == (len(rows), 25, 384)
+        assert np.abs(vectors - golden['NONE__-1'][rows]).max() <= 1e-4
