@@ -14,17 +14,17 @@ from servers import ServerProcess
 pytestmark = pytest.mark.slow
 
 
-def worker_pids(server: ServerProcess) -> list[int]:
-    """Pids of the worker processes (by their command line, which multiprocessing marks)."""
+def spawned_pids(server: ServerProcess) -> list[int]:
+    """Pids of the sink and worker processes, in start order (multiprocessing marks their command line)."""
     pids = []
     for pid in server.child_pids():
         try:
             with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
-                if b'multiprocessing' in cmdline.read() and pid != server.process.pid:
+                if b'spawn_main' in cmdline.read():
                     pids.append(pid)
         except FileNotFoundError:
             continue
-    return pids
+    return sorted(pids)
 
 
 def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_path):
@@ -41,7 +41,7 @@ def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_p
         sender = threading.Thread(target=encode_all)
         sender.start()
         time.sleep(0.3)
-        victims = [pid for pid in worker_pids(server)]
+        victims = spawned_pids(server)
         assert len(victims) >= 3  # the sink and two workers
         log_before = server.log()
         os.kill(max(victims), signal.SIGKILL)  # the last started child: a worker
@@ -91,3 +91,38 @@ def test_hostile_sentences_get_a_result_or_a_clear_error(tiny_model_dirs, tmp_pa
                 client.encode(['fine', '   '])
             with pytest.raises(TypeError):
                 client.encode(['fine', 3])
+
+
+def test_a_dead_sink_brings_the_server_down_cleanly(tiny_model_dirs, tmp_path):
+    server = ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path)
+    sink = min(spawned_pids(server))  # the sink is the first child started
+    os.kill(sink, signal.SIGKILL)
+    assert server.process.wait(20) == 1
+    assert not server.wait_for_no_processes()
+    assert 'the sink process died' in server.log()
+
+
+def test_a_killed_server_process_leaves_no_orphans(tiny_model_dirs, tmp_path):
+    server = ServerProcess(tiny_model_dirs['hf'], num_worker=2, log_dir=tmp_path)
+    assert len(server.child_pids()) >= 4
+    os.kill(server.process.pid, signal.SIGKILL)  # the ventilator dies with its process
+    server.process.wait(10)
+    assert not server.wait_for_no_processes(timeout=10), 'children outlived the server process'
+
+
+def test_a_client_that_leaves_mid_request_leaves_nothing_behind(tiny_model_dirs, tmp_path):
+    with ServerProcess(tiny_model_dirs['hf'], '-max_batch_size', 32, log_dir=tmp_path) as server:
+        for _ in range(3):
+            client = server.client()
+            client.encode([f'abandoned {i}' for i in range(2000)], blocking=False)
+            client.close()
+        with server.client() as observer:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                statistic = observer.server_status['statistic']
+                if statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0:
+                    break
+                time.sleep(0.5)
+            assert statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0
+            assert statistic['num_published_result'] >= 3
+            assert observer.encode(['still fine']).shape == (1, 32)
