@@ -22,9 +22,10 @@ def free_port() -> int:
 class ServerProcess:
     """A server started with the CLI on free loopback ports; its log is kept for failure messages."""
 
-    def __init__(self, model_dir, *options, num_worker=1, log_dir=None, ready_timeout=180):
+    def __init__(self, model_dir, *options, num_worker=1, log_dir=None, ready_timeout=180, probe_keys=None):
         self.port, self.port_out = free_port(), free_port()
         self.num_worker = num_worker
+        self.probe_keys = probe_keys or {}  # CurveZMQ keys of the readiness probe
         self.command = [str(BIN / 'bert-serving-start'), '-model_dir', str(model_dir), '-port', str(self.port),
                         '-port_out', str(self.port_out), '-num_worker', str(num_worker), '-cpu',
                         '-bind', '127.0.0.1', *map(str, options)]
@@ -47,7 +48,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f'server exited with {self.process.returncode}:\n{self.log()}')
             try:
-                with self.client(ignore_all_checks=True, timeout=1000) as probe:
+                with self.client(ignore_all_checks=True, timeout=1000, **self.probe_keys) as probe:
                     status = probe.server_status['statistic']
                 if status['num_ready_worker'] == self.num_worker:
                     return

@@ -42,7 +42,8 @@ class BertClient:
 
     def __init__(self, ip='localhost', port=5555, port_out=5556, output_fmt='ndarray',
                  show_server_config=False, identity=None, check_version=True, check_length=True,
-                 check_token_info=True, ignore_all_checks=False, timeout=-1):
+                 check_token_info=True, ignore_all_checks=False, timeout=-1, *, server_public_key=None,
+                 client_secret_key=None):
         """Connect to the server at ``ip``: requests go to ``port``, results come from ``port_out``.
 
         :param output_fmt: ``'ndarray'`` (numpy arrays) or ``'list'`` (nested lists of floats)
@@ -54,6 +55,10 @@ class BertClient:
         :param check_token_info: ask whether the server can send its tokenization back
         :param ignore_all_checks: do not contact the server here; skips all the checks above
         :param timeout: milliseconds to wait for each reply; -1 waits forever
+        :param server_public_key: path of the server's ``server.key``, for a server started with
+            CurveZMQ keys (``bert-serving-keys`` makes them); traffic is then encrypted
+        :param client_secret_key: path of this client's ``NAME.key_secret``, whose public key the
+            server must have in its ``-curve_client_keys`` folder
         """
         if output_fmt not in ('ndarray', 'list'):
             raise ValueError(f'output_fmt must be "ndarray" or "list", got {output_fmt!r}')
@@ -78,12 +83,14 @@ class BertClient:
 
         self._context = zmq.Context()
         self._receiver = self._context.socket(zmq.SUB)
+        self._sender = self._context.socket(zmq.PUSH)
+        if server_public_key or client_secret_key:
+            _make_curve_client([self._receiver, self._sender], server_public_key, client_secret_key)
         self._receiver.setsockopt(zmq.LINGER, 0)
         self._receiver.setsockopt(zmq.SUBSCRIBE, self.identity)
         # Connect the result socket first: a reply published before our subscription
         # reaches the server is lost.
         self._receiver.connect(f'tcp://{ip}:{port_out}')
-        self._sender = self._context.socket(zmq.PUSH)
         self._sender.setsockopt(zmq.LINGER, 0)
         self._sender.connect(f'tcp://{ip}:{port}')
 
@@ -479,6 +486,23 @@ class ConcurrentBertClient:
 
 
 # ---- helpers --------------------------------------------------------------------------
+
+def _make_curve_client(sockets, server_public_key, client_secret_key):
+    """Encrypt and authenticate ``sockets`` with CurveZMQ key files (pyzmq's zmq.auth format)."""
+    import zmq.auth
+
+    if not (server_public_key and client_secret_key):
+        raise ValueError('CurveZMQ needs both server_public_key (the server.key file) and '
+                         'client_secret_key (this client\'s NAME.key_secret file)')
+    server_public, _ = zmq.auth.load_certificate(server_public_key)
+    public, secret = zmq.auth.load_certificate(client_secret_key)
+    if secret is None:
+        raise ValueError(f'{client_secret_key} holds no secret key: pass the .key_secret file')
+    for socket in sockets:
+        socket.curve_serverkey = server_public
+        socket.curve_publickey = public
+        socket.curve_secretkey = secret
+
 
 def _as_identity(identity):
     """The identity as non-empty bytes; a random UUID when None."""

@@ -128,12 +128,21 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
                               'so that they can be batched together)')
 
 
+def _add_security_options(parser: argparse.ArgumentParser) -> None:
+    security = parser.add_argument_group('Security', 'opt-in CurveZMQ; the 1.10 client cannot use it')
+    security.add_argument('-curve_secret_key', type=str, default=None,
+                          help='the server\'s key_secret file (bert-serving-keys makes one); encrypts both ports')
+    security.add_argument('-curve_client_keys', type=str, default=None,
+                          help='folder of the public .key files of the clients that may connect')
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     """Parser of bert-serving-start."""
     parser = argparse.ArgumentParser(prog='bert-serving-start',
                                      description='Start a BERT sentence-encoding server.')
     _add_model_options(parser)
     _add_serving_options(parser)
+    _add_security_options(parser)
     parser.add_argument('-verbose', action='store_true', default=False, help='debug logging')
     parser.add_argument('-version', action='version', version='%(prog)s ' + __version__)
     return parser
@@ -151,11 +160,20 @@ def get_benchmark_parser() -> argparse.ArgumentParser:
     grid.add_argument('-test_max_seq_len', type=int, nargs='*', default=[32, 64, 128, 256])
     grid.add_argument('-test_num_client', type=int, nargs='*', default=[1, 4, 16, 64])
     grid.add_argument('-test_pooling_layer', type=int, nargs='*', default=[-1, -2])
-    grid.add_argument('-wait_till_ready', type=int, default=30,
-                      help='seconds to wait for each server to be ready')
+    grid.add_argument('-wait_till_ready', type=positive_int, default=180,
+                      help='most seconds to wait for each server to be ready')
     grid.add_argument('-client_vocab_file', type=str, default='README.md',
                       help='text file whose words make up the test sentences')
-    grid.add_argument('-num_repeat', type=int, default=10, help='requests per measurement')
+    grid.add_argument('-num_repeat', type=positive_int, default=10,
+                      help='timed requests per client and setting (after one warm-up request)')
+    common = parser.add_argument_group('Common client settings', 'what the clients send when not varied')
+    common.add_argument('-client_batch_size', type=positive_int, default=4096, help='sentences per request')
+    common.add_argument('-num_client', type=positive_int, default=1, help='concurrent clients')
+    output = parser.add_argument_group('Output', 'where the results go besides the printed tables')
+    output.add_argument('-output_json', type=str, default=None, help='write the results as JSON')
+    output.add_argument('-output_csv', type=str, default=None, help='write the results as CSV')
+    output.add_argument('-output_png', type=str, default=None,
+                        help='plot sentences/s per parameter (needs bert-serving-server[benchmark])')
     return parser
 
 

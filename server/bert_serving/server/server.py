@@ -19,6 +19,7 @@ from .model.checkpoint import ModelFiles, locate_model
 from .model.config import BertConfig
 from .model.strategy import PoolingStrategy
 from .model.tokenization import load_vocab
+from .security import curve_enabled, make_curve_server, start_authenticator
 from .sink import SinkConfig
 from .supervisor import Supervisor
 from .ventilator import Ventilator
@@ -100,6 +101,7 @@ class BertServer(threading.Thread):
         if not args.verbose:
             os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # children inherit it; keeps the log readable
         self.model_files, self.bert_config = check_model(args)
+        self.curve = curve_enabled(args)
         vocab = load_vocab(self.model_files.vocab_path)
         special_ids = tuple(vocab[token] for token in ('[CLS]', '[SEP]') if token in vocab)
         self.logger.info('freeze, optimize and export the graph (%s layout, %d layers)...',
@@ -169,12 +171,19 @@ class BertServer(threading.Thread):
         args = self.args
         context = zmq.Context()
         sockets = []
+        authenticator = None
         try:
-            frontend = _bound(context, zmq.PULL, f'tcp://{args.bind}:{args.port}', sockets, '-port')
-            backend = _bound(context, zmq.ROUTER, self.addresses['ventilator -> worker'], sockets)
+            frontend = context.socket(zmq.PULL)
+            if self.curve:
+                authenticator = start_authenticator(context, args.curve_client_keys)
+                make_curve_server(frontend, args.curve_secret_key)
+            _bind(frontend, f'tcp://{args.bind}:{args.port}', sockets, '-port')
+            backend = context.socket(zmq.ROUTER)
+            _bind(backend, self.addresses['ventilator -> worker'], sockets)
             backend.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes over its slot's identity
             self.supervisor = Supervisor(
-                SinkConfig(self.addresses['worker -> sink'], args.port_out, args.bind, os.getpid(), args.verbose),
+                SinkConfig(self.addresses['worker -> sink'], args.port_out, args.bind, os.getpid(), args.verbose,
+                           args.curve_secret_key, args.curve_client_keys),
                 self._worker_configs(), self.logger, self._http_config())
             self.supervisor.start()
             to_sink = context.socket(zmq.PUSH)
@@ -192,6 +201,8 @@ class BertServer(threading.Thread):
         finally:
             for socket in sockets:
                 socket.close(linger=500)
+            if authenticator is not None:
+                authenticator.stop()
             context.term()
 
     def _cleanup(self) -> None:
@@ -235,15 +246,14 @@ class BertServer(threading.Thread):
         send_termination(args.ip, args.port, args.timeout)
 
 
-def _bound(context, kind, address: str, sockets: list, option: str = ''):
-    socket = context.socket(kind)
+def _bind(socket, address: str, sockets: list, option: str = '') -> None:
+    """Bind, remembering the socket for closing; a port in use gets a hint."""
     sockets.append(socket)
     try:
         socket.bind(address)
     except zmq.ZMQError as error:
         hint = f': is another server using it? choose another {option}' if option else ''
         raise RuntimeError(f'cannot listen on {address} ({error}){hint}') from None
-    return socket
 
 
 def _installed_version(*distributions: str) -> str | None:

@@ -15,6 +15,7 @@ import zmq
 
 from . import protocol
 from .logger import set_logger
+from .security import make_curve_server, start_authenticator
 
 ORPHAN_TTL_S = 60.0        # results that arrive before their job's registration wait this long
 SUBSCRIBER_GRACE_S = 5.0   # replies for a client whose subscription has not arrived yet wait this long
@@ -154,6 +155,8 @@ class SinkConfig:
     bind_host: str
     parent_pid: int
     verbose: bool
+    curve_secret_key: str | None = None   # with curve_client_keys: CurveZMQ on the published results
+    curve_client_keys: str | None = None
 
 
 def run_sink(config: SinkConfig) -> None:
@@ -162,7 +165,11 @@ def run_sink(config: SinkConfig) -> None:
     context = zmq.Context()
     receiver = context.socket(zmq.PULL)
     receiver.bind(config.address_in)
+    authenticator = None
     publisher = context.socket(zmq.XPUB)
+    if config.curve_client_keys:
+        authenticator = start_authenticator(context, config.curve_client_keys)
+        make_curve_server(publisher, config.curve_secret_key)
     publisher.setsockopt(zmq.SNDHWM, 0)        # never drop a result because a client reads slowly
     publisher.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, also of clones with one identity
     publisher.setsockopt(zmq.LINGER, 2000)
@@ -172,6 +179,8 @@ def run_sink(config: SinkConfig) -> None:
     finally:
         receiver.close(0)
         publisher.close()
+        if authenticator is not None:
+            authenticator.stop()
         context.term()
         logger.info('terminated')
 
