@@ -43,3 +43,10 @@ def prepare_model(argv=None) -> int:
     from .model.packaged import main as prepare
 
     return prepare(argv) or 0
+
+
+def benchmark(argv=None) -> int:
+    """bert-serving-benchmark: sentences/s per parameter, varied one at a time, one server per setting."""
+    from .benchmark import main as run
+
+    return run(argv)
