@@ -1,0 +1,134 @@
+"""What the benchmark scripts share: natural sentences, servers, in-process encoders, timing, the report table."""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_VENV = REPO / '.venv-bench'
+BENCH_PYTHON = BENCH_VENV / 'bin' / 'python'
+BENCH_SETUP = 'python3 -m venv .venv-bench && .venv-bench/bin/pip install -r benchmarks/requirements-bench.txt'
+
+
+def natural_sentences() -> list[str]:
+    """Distinct prose sentences of the Python language reference that ships with CPython (``pydoc_data``).
+
+    Real English of mixed lengths (4 to 80 words); code samples, lists and headings are left out.
+    """
+    from pydoc_data.topics import topics
+
+    paragraphs, current = [], []
+    for line in '\n'.join(topics.values()).split('\n'):
+        text = line.strip()
+        prose = text and not line.startswith((' ', '\t')) and not text.startswith(('*', '-', '>>>', '...', '|', '+', '='))
+        if prose and not re.fullmatch(r'[=\-~*^"]+', text):
+            current.append(text)
+        elif current:
+            paragraphs.append(' '.join(current))
+            current = []
+    paragraphs.append(' '.join(current))
+    sentences = [s for p in paragraphs for s in re.split(r'(?<=[.!?])\s+(?=[A-Z])', p)
+                 if 4 <= len(s.split()) <= 80 and s[0].isupper() and s[-1] in '.!?']
+    return list(dict.fromkeys(sentences))
+
+
+def take(sentences: list[str], count: int) -> list[str]:
+    """``count`` sentences, going round the list again when it is shorter."""
+    return [sentences[i % len(sentences)] for i in range(count)]
+
+
+def start_server(model_dir, *options, num_worker: int = 1, cpu: bool = True):
+    """A ServerProcess on free loopback ports (the same helper bert-serving-benchmark uses)."""
+    from bert_serving.server import get_args_parser
+    from bert_serving.server.benchmark import ServerProcess, free_port
+
+    argv = ['-model_dir', str(model_dir), '-port', str(free_port()), '-port_out', str(free_port()),
+            '-bind', '127.0.0.1', '-num_worker', str(num_worker), *(['-cpu'] if cpu else []), *map(str, options)]
+    return ServerProcess(get_args_parser().parse_args(argv))
+
+
+def build_graph(model_dir, graph_dir, layers=(-2,)) -> str:
+    """The frozen REDUCE_MEAN graph of the model, as the server builds it."""
+    from bert_serving.server.model.checkpoint import locate_model
+    from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
+
+    return build_frozen_graph(locate_model(model_dir), GraphOptions(pooling_layer=tuple(layers)), str(graph_dir))
+
+
+def in_process_encoder(graph_path, model_dir, max_seq_len: int):
+    """A SentenceEncoder on the CPU: what an application embedding the model would call."""
+    from bert_serving.server.model.checkpoint import load_config, locate_model
+    from bert_serving.server.model.encoder import SentenceEncoder
+
+    files = locate_model(model_dir)
+    return SentenceEncoder(graph_path, files.vocab_path, max_seq_len,
+                           model_max_len=load_config(files).max_position_embeddings)
+
+
+def best_seconds(function, repeat: int) -> float:
+    """Shortest wall time of ``repeat`` calls: the least disturbed by other programs on a shared machine."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def latencies_ms(function, items) -> list[float]:
+    """Wall time of ``function(item)`` for each item, in milliseconds."""
+    out = []
+    for item in items:
+        start = time.perf_counter()
+        function(item)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def percentile(values, q: float) -> float:
+    return statistics.quantiles(values, n=100, method='inclusive')[q - 1] if len(values) > 1 else values[0]
+
+
+def run_json(python, script: str, *args) -> dict:
+    """Run a script of this folder with another Python and return the JSON object it prints last."""
+    completed = subprocess.run([str(python), str(REPO / 'benchmarks' / script), *map(str, args)],
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f'{script} failed ({completed.returncode}):\n{completed.stderr[-3000:]}')
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Row:
+    """One line of the report: what was measured, against what, and the goal."""
+    name: str
+    ours: str
+    baseline: str
+    ratio: str
+    goal: str
+    met: bool | None  # None: nothing to meet (a figure to report) or not run
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def print_report(rows: list[Row], load: str) -> None:
+    print(f'\nmachine load while measuring: {load}\n')
+    print('| benchmark | ours | baseline | ratio | goal | met |')
+    print('|---|---|---|---|---|---|')
+    for row in rows:
+        met = '—' if row.met is None else ('yes' if row.met else 'NO')
+        print(f'| {row.name} | {row.ours} | {row.baseline} | {row.ratio} | {row.goal} | {met} |')
+    sys.stdout.flush()
+
+
+def load_average() -> str:
+    with open('/proc/loadavg') as f:
+        one, five, fifteen = f.read().split()[:3]
+    return f'load average {one} / {five} / {fifteen} (1 / 5 / 15 min)'

@@ -1,0 +1,322 @@
+"""The ratios of issue 7 measured in one run and printed side by side with their goals.
+
+    python benchmarks/ratios.py -model_dir models/minilm              # 1-6 and the tokenizer
+    python benchmarks/ratios.py overhead latency -model_dir models/minilm
+    python benchmarks/ratios.py gpu -model_dir models/minilm          # BERT-Base, random weights, on GPU 0
+
+Every timing is the best of -repeat runs (the least disturbed one on a shared machine). Ratios 1, 2, 4,
+5 and 6 share one server with one worker; the in-process side runs the same frozen graph in this process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from common import (BENCH_PYTHON, BENCH_SETUP, Row, best_seconds, build_graph, in_process_encoder, latencies_ms,
+                    load_average, natural_sentences, percentile, print_report, run_json, start_server, take)
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TensorFlow loads: keep the report readable
+MIB = 1 << 20
+SEED_M40_BASE_SEQ40 = 473  # sentences/s of the seed's published benchmark (SPEC 7)
+
+
+def chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class Bench:
+    """What several ratios share, made on first use: sentences, the in-process encoder, the server."""
+
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix='bert-bench-'))
+
+    @cached_property
+    def natural(self) -> list[str]:
+        return natural_sentences()
+
+    @cached_property
+    def sentences(self) -> list[str]:
+        return take(self.natural, self.args.num_sentences)
+
+    @cached_property
+    def graph(self) -> str:
+        return build_graph(self.args.model_dir, self.tmp)
+
+    @cached_property
+    def encoder(self):
+        return in_process_encoder(self.graph, self.args.model_dir, self.args.max_seq_len)
+
+    @cached_property
+    def server(self):
+        return start_server(self.args.model_dir, '-max_seq_len', self.args.max_seq_len)
+
+    @cached_property
+    def service(self) -> tuple[float, np.ndarray]:
+        """Best seconds of BertClient.encode over all sentences in client batches, and the vectors."""
+        batches = chunks(self.sentences, self.args.client_batch)
+        with self.server.client() as client:
+            client.encode(batches[0])
+            vectors = []
+            seconds = best_seconds(lambda: vectors.append(np.concatenate([client.encode(b) for b in batches])),
+                                   self.args.repeat)
+        return seconds, vectors[-1]
+
+    def write_json(self, name: str, value) -> Path:
+        path = self.tmp / name
+        path.write_text(json.dumps(value), encoding='utf-8')
+        return path
+
+    def close(self) -> None:
+        if 'server' in self.__dict__:
+            self.server.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def overhead(bench: Bench) -> Row:
+    """1: end-to-end BertClient.encode vs the same graph in-process at batch 256."""
+    args, n = bench.args, len(bench.sentences)
+    service_s, _ = bench.service
+    batches = chunks(bench.sentences, args.batch)
+    bench.encoder.encode(batches[0])
+    local_s = best_seconds(lambda: [bench.encoder.encode(b) for b in batches], args.repeat)
+    ratio = local_s / service_s
+    return Row(f'1 service overhead: {n} sentences, client batch {args.client_batch}, max_seq_len '
+               f'{args.max_seq_len}, 1 worker, vs in-process at batch {args.batch}',
+               f'{n / service_s:.0f} sentences/s', f'{n / local_s:.0f} sentences/s', f'{ratio:.2f}', '>= 0.90',
+               ratio >= 0.90)
+
+
+def small_clients(bench: Bench) -> Row:
+    """2: many clients of one sentence per request vs one client of big batches."""
+    from bert_serving.server.benchmark import measure_throughput
+
+    args, server = bench.args, bench.server
+    sentences = bench.sentences[:args.small_sentences]
+    one_each = [[[s] for s in sentences[i::args.small_clients]] for i in range(args.small_clients)]
+    one_big = [chunks(sentences[:args.batch], args.batch) + chunks(sentences, args.batch)]
+    before = server.statistic()
+    small = max((measure_throughput(server, one_each) for _ in range(args.repeat)), key=lambda t: t.sentences_per_s)
+    after = server.statistic()
+    big = max((measure_throughput(server, one_big) for _ in range(args.repeat)), key=lambda t: t.sentences_per_s)
+    rows_per_pass = (after['num_total_seq'] - before['num_total_seq']) / (
+        after['num_forward_pass'] - before['num_forward_pass'])
+    ratio = small.sentences_per_s / big.sentences_per_s
+    return Row(f'2 many small clients: {args.small_clients} clients x 1 sentence per request vs 1 client x '
+               f'{args.batch}', f'{small.sentences_per_s:.0f} sentences/s ({rows_per_pass:.1f} rows per forward pass)',
+               f'{big.sentences_per_s:.0f} sentences/s', f'{ratio:.2f}', '>= 0.50', ratio >= 0.50)
+
+
+def natural_text(bench: Bench) -> Row:
+    """3: length-aware batches vs every sentence padded to max_seq_len, on natural mixed-length sentences."""
+    args = bench.args
+    length = args.natural_max_seq_len
+    encoder = in_process_encoder(bench.graph, args.model_dir, length)
+    batches = chunks(bench.natural[:args.natural_sentences], args.batch)
+
+    def aware():
+        return np.concatenate([encoder.encode(b)[0] for b in batches])
+
+    def padded():
+        out = []
+        for batch in batches:
+            features = encoder.features.build(batch, pad_to=length)
+            out.append(encoder.runner.run(features.input_ids, features.input_mask, features.input_type_ids))
+        return np.concatenate(out)
+
+    difference = float(np.abs(aware() - padded()).max())  # also warms both up
+    aware_s, padded_s = best_seconds(aware, args.repeat), best_seconds(padded, args.repeat)
+    n = sum(map(len, batches))
+    tokens = np.mean([len(t) for t in encoder.features.tokenize(bench.natural[:args.natural_sentences])])
+    ratio = padded_s / aware_s
+    return Row(f'3 natural text: {n} sentences ({tokens:.1f} tokens on average), max_seq_len {length}, '
+               f'length-aware vs padded to {length}', f'{n / aware_s:.0f} sentences/s',
+               f'{n / padded_s:.0f} sentences/s', f'{ratio:.2f} (max difference {difference:.1e})',
+               '>= 2.5, equal within 1e-5', ratio >= 2.5 and difference <= 1e-5)
+
+
+def torch_alternative(bench: Bench) -> Row:
+    """4: our service end to end vs in-process PyTorch transformers (in .venv-bench)."""
+    from bert_serving.server.model.checkpoint import locate_model
+
+    args, n = bench.args, len(bench.sentences)
+    name = (f'4 vs PyTorch transformers in-process: {n} sentences, max_seq_len {args.max_seq_len}, batch '
+            f'{args.batch}, mean of layer -2')
+    if not BENCH_PYTHON.exists():
+        return Row(name, 'not run', f'no .venv-bench: {BENCH_SETUP}', '', '>= 1.0', None)
+    if locate_model(args.model_dir).layout != 'hf':
+        return Row(name, 'not run', 'transformers needs a Hugging Face model folder', '', '>= 1.0', None)
+    service_s, ours = bench.service
+    vectors = bench.tmp / 'torch.npy'
+    result = run_json(BENCH_PYTHON, 'torch_encode.py', '-model_dir', args.model_dir, '-sentences_file',
+                      bench.write_json('sentences.json', bench.sentences), '-max_seq_len', args.max_seq_len,
+                      '-batch', args.batch, '-layer', -2, '-repeat', args.repeat, '-vectors_out', vectors)
+    difference = float(np.abs(np.load(vectors) - ours).max())
+    ratio = result['seconds'] / service_s
+    return Row(name, f'{n / service_s:.0f} sentences/s',
+               f'{n / result["seconds"]:.0f} sentences/s (torch {result["torch"]}, {result["threads"]} threads)',
+               f'{ratio:.2f} (max difference {difference:.1e})', '>= 1.0', ratio >= 1.0)
+
+
+def latency(bench: Bench) -> Row:
+    """5: one-sentence encode on an idle server vs one in-process forward."""
+    args = bench.args
+    items = [[s] for s in bench.sentences[:args.latency_requests]]
+    with bench.server.client() as client:
+        client.encode(items[0])
+        service = latencies_ms(client.encode, items)
+    bench.encoder.encode(items[0])
+    local = latencies_ms(bench.encoder.encode, items)
+    extra = percentile(service, 50) - percentile(local, 50)
+    return Row(f'5 latency of one sentence ({len(items)} requests, idle server)',
+               f'p50 {percentile(service, 50):.1f} ms, p99 {percentile(service, 99):.1f} ms',
+               f'in-process p50 {percentile(local, 50):.1f} ms, p99 {percentile(local, 99):.1f} ms',
+               f'{extra:+.1f} ms at p50', '<= +3 ms at p50', extra <= 3)
+
+
+def memory(bench: Bench) -> Row:
+    """6: resident memory of all the server's processes with 1 and more workers, next to the weights."""
+    from bert_serving.server.model.checkpoint import expected_shapes, load_config, locate_model
+
+    args = bench.args
+    weights = sum(4 * int(np.prod(s)) for s in
+                  expected_shapes(load_config(locate_model(args.model_dir))).values()) / MIB
+    figures = []
+    for workers in args.memory_workers:
+        server = bench.server if workers == 1 else start_server(args.model_dir, '-max_seq_len', args.max_seq_len,
+                                                                num_worker=workers)
+        try:
+            with server.client() as client:  # a batch for every worker, so each has run a full-size one
+                client.encode(take(bench.sentences, args.batch * workers))
+            used = server.memory()
+        finally:
+            if server is not bench.server:
+                server.stop()
+        figures.append(f'{workers} worker(s): RSS {used["rss"] / MIB:.0f} MiB, PSS {used["pss"] / MIB:.0f} MiB '
+                       f'in {used["processes"]} processes')
+    return Row('6 memory of the whole server', '; '.join(figures), f'float32 weights {weights:.1f} MiB', '',
+               'report', None)
+
+
+def tokenizer(bench: Bench) -> Row:
+    """Tokenizer speed on one core; HF tokenizers' speed and exactness when .venv-bench has it."""
+    from bert_serving.server.model.checkpoint import locate_model
+
+    python = BENCH_PYTHON if BENCH_PYTHON.exists() else sys.executable
+    result = run_json(python, 'tokenizer_speed.py', '-vocab', locate_model(bench.args.model_dir).vocab_path,
+                      '-sentences_file', bench.write_json('natural.json', bench.natural[:bench.args.natural_sentences]),
+                      '-repeat', bench.args.repeat)
+    ours = (f'{result["ours_cold_per_s"]:.0f} sentences/s cold cache, {result["ours_warm_per_s"]:.0f} warm '
+            f'({result["sentences"]} natural sentences)')
+    if result['tokenizers'] is None:
+        return Row('tokenizer, one core', ours, f'HF tokenizers not installed ({BENCH_SETUP})', '', 'report', None)
+    checked = sum(result['checked'].values())
+    wrong = sum(result['mismatch_counts'].values())
+    return Row('tokenizer, one core (sentences per CPU second)', ours,
+               f'HF tokenizers {result["tokenizers"]}: {result["tokenizers_batch_per_s"]:.0f} sentences/s '
+               f'batched, {result["tokenizers_one_by_one_per_s"]:.0f} one by one',
+               f'{"identical" if not wrong else f"{wrong} differ"} on {checked} texts', 'report', None)
+
+
+def gpu(args) -> list[Row]:
+    """BERT-Base-sized random weights in Google's layout, served at max_seq_len 40, per -fp16/-xla variant."""
+    from bert_serving.server.benchmark import measure_throughput
+    from bert_serving.server.model.checkpoint import locate_model, random_weights, write_google_model
+    from bert_serving.server.model.config import BertConfig
+
+    with open(locate_model(args.model_dir).vocab_path, encoding='utf-8', newline='\n') as f:
+        vocab = f.read().split('\n')
+    vocab = vocab[:-1] if vocab[-1] == '' else vocab
+    size = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072) \
+        if args.size == 'base' else dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=512, **size)
+    model_dir = Path(tempfile.mkdtemp(prefix='bert-base-random-'))
+    rows = []
+    try:
+        write_google_model(model_dir, config, random_weights(config), vocab)
+        batch = take(natural_sentences(), args.client_batch)
+        for variant in args.variants:
+            flags = [] if variant == 'plain' else ['-' + flag for flag in variant.split('+')]
+            with start_server(model_dir, '-max_seq_len', 40, '-max_batch_size', args.gpu_max_batch_size, *flags,
+                              cpu=args.cpu) as server:
+                with server.client() as client:
+                    device = client.server_config['device_map']
+                speed = measure_throughput(server, [[batch] * (args.num_repeat + 1)] * args.num_client)
+            rows.append(Row(f'BERT-{args.size} (random weights), max_seq_len 40, {variant}, device {device}, '
+                            f'{args.num_client} clients x {args.client_batch}', f'{speed.sentences_per_s:.0f} sentences/s',
+                            f'seed on a Tesla M40: {SEED_M40_BASE_SEQ40}', f'{speed.sentences_per_s / SEED_M40_BASE_SEQ40:.1f}x',
+                            '>= 10,000 sentences/s on one H100', speed.sentences_per_s >= 10_000))
+    finally:
+        shutil.rmtree(model_dir, ignore_errors=True)
+    return rows
+
+
+RATIOS = {'overhead': overhead, 'small_clients': small_clients, 'natural': natural_text,
+          'torch': torch_alternative, 'latency': latency, 'memory': memory, 'tokenizer': tokenizer}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('which', nargs='*', metavar='|'.join([*RATIOS, 'gpu']),
+                        help='what to measure (default: every ratio and the tokenizer; gpu alone)')
+    parser.add_argument('-model_dir', default='models/minilm', help='model folder (Hugging Face layout for torch)')
+    parser.add_argument('-repeat', type=int, default=3, help='runs per timing; the best one counts')
+    parser.add_argument('-num_sentences', type=int, default=4096, help='sentences of ratios 1 and 4')
+    parser.add_argument('-client_batch', type=int, default=2048, help='sentences per BertClient.encode')
+    parser.add_argument('-batch', type=int, default=256, help='in-process batch (and the big client\'s)')
+    parser.add_argument('-max_seq_len', type=int, default=25)
+    parser.add_argument('-small_clients', type=int, default=16, help='clients of ratio 2')
+    parser.add_argument('-small_sentences', type=int, default=1024, help='sentences of ratio 2, all clients')
+    parser.add_argument('-natural_sentences', type=int, default=1024, help='sentences of ratio 3 and the tokenizer')
+    parser.add_argument('-natural_max_seq_len', type=int, default=128)
+    parser.add_argument('-latency_requests', type=int, default=200)
+    parser.add_argument('-memory_workers', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('-output_json', default=None, help='also write the rows as JSON')
+    gpu_options = parser.add_argument_group('gpu')
+    gpu_options.add_argument('-size', choices=('base', 'tiny'), default='base', help='tiny: a quick check of the code')
+    gpu_options.add_argument('-variants', nargs='+', default=['plain', 'fp16', 'xla', 'fp16+xla'],
+                             choices=('plain', 'fp16', 'xla', 'fp16+xla'))
+    gpu_options.add_argument('-num_client', type=int, default=4)
+    gpu_options.add_argument('-gpu_max_batch_size', type=int, default=512)
+    gpu_options.add_argument('-num_repeat', type=int, default=5, help='timed requests per client')
+    gpu_options.add_argument('-cpu', action='store_true', help='run the gpu benchmark on the CPU (to test it)')
+    args = parser.parse_args(argv)
+    args.which = args.which or list(RATIOS)
+    unknown = set(args.which) - {*RATIOS, 'gpu'}
+    if unknown:
+        parser.error(f'unknown benchmark {", ".join(sorted(unknown))}; choose from {", ".join([*RATIOS, "gpu"])}')
+    if 'gpu' in args.which and len(args.which) > 1:
+        parser.error('gpu runs alone')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    load_before = load_average()
+    if args.which == ['gpu']:
+        rows = gpu(args)
+    else:
+        bench = Bench(args)
+        try:
+            rows = []
+            for name in args.which:
+                rows.append(RATIOS[name](bench))
+                print(f'{rows[-1].name}: {rows[-1].ours} / {rows[-1].baseline}', file=sys.stderr, flush=True)
+        finally:
+            bench.close()
+    load = f'{load_before} before, {load_average()} after'
+    print_report(rows, load)
+    if args.output_json:
+        Path(args.output_json).write_text(json.dumps({'load': load, 'rows': [r.as_dict() for r in rows]}, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
