@@ -15,16 +15,21 @@ pytestmark = pytest.mark.slow
 
 
 def spawned_pids(server: ServerProcess) -> list[int]:
-    """Pids of the sink and worker processes, in start order (multiprocessing marks their command line)."""
-    pids = []
+    """Pids of the sink and worker processes, in start order (multiprocessing marks their command line).
+
+    Ordered by start time, not by pid: pids wrap around.
+    """
+    started = {}
     for pid in server.child_pids():
         try:
             with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
-                if b'spawn_main' in cmdline.read():
-                    pids.append(pid)
+                if b'spawn_main' not in cmdline.read():
+                    continue
+            with open(f'/proc/{pid}/stat') as stat:
+                started[pid] = int(stat.read().rsplit(')', 1)[1].split()[19])
         except FileNotFoundError:
             continue
-    return sorted(pids)
+    return sorted(started, key=started.get)
 
 
 def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_path):
@@ -44,7 +49,7 @@ def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_p
         victims = spawned_pids(server)
         assert len(victims) >= 3  # the sink and two workers
         log_before = server.log()
-        os.kill(max(victims), signal.SIGKILL)  # the last started child: a worker
+        os.kill(victims[-1], signal.SIGKILL)  # the last started child: a worker
         sender.join(120)
         assert not sender.is_alive()
         assert results['vectors'].shape == (3000, 32)
@@ -95,7 +100,7 @@ def test_hostile_sentences_get_a_result_or_a_clear_error(tiny_model_dirs, tmp_pa
 
 def test_a_dead_sink_brings_the_server_down_cleanly(tiny_model_dirs, tmp_path):
     server = ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path)
-    sink = min(spawned_pids(server))  # the sink is the first child started
+    sink = spawned_pids(server)[0]  # the sink is the first child started
     os.kill(sink, signal.SIGKILL)
     assert server.process.wait(20) == 1
     assert not server.wait_for_no_processes()
@@ -126,3 +131,26 @@ def test_a_client_that_leaves_mid_request_leaves_nothing_behind(tiny_model_dirs,
             assert statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0
             assert statistic['num_published_result'] >= 3
             assert observer.encode(['still fine']).shape == (1, 32)
+
+
+def test_a_worker_that_keeps_dying_is_given_up_and_clients_are_told(tiny_model_dirs, tmp_path):
+    with ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path) as server:
+        for death in range(4):  # the first death and three replacements
+            _, victim = spawned_pids(server)  # the sink and the one worker
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while death < 3 and time.monotonic() < deadline:  # wait for the replacement
+                running = spawned_pids(server)
+                if len(running) == 2 and running[-1] != victim:
+                    break
+                time.sleep(0.2)
+        with server.client(ignore_all_checks=True, timeout=30_000) as client:
+            deadline = time.monotonic() + 30
+            while client.server_status['statistic']['num_failed_worker'] < 1 and time.monotonic() < deadline:
+                time.sleep(0.3)
+            statistic = client.server_status['statistic']
+            assert statistic['num_worker_restart'] == 3 and statistic['num_failed_worker'] == 1
+            with pytest.raises(ServerError, match='no worker') as raised:
+                client.encode(['anyone there?'])
+            assert raised.value.error_type == 'NoWorker'
+        assert 'not restarting it again' in server.log()

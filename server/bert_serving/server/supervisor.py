@@ -76,8 +76,13 @@ class Supervisor:
         self._start_worker(worker_id)
         return True
 
+    @property
+    def num_given_up(self) -> int:
+        """Workers that died too often and are no longer restarted."""
+        return len(self._given_up)
+
     def all_workers_failed(self) -> bool:
-        return len(self._given_up) == len(self.worker_configs)
+        return self.num_given_up == len(self.worker_configs)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Wait for the children to exit on their own, then terminate, then kill."""

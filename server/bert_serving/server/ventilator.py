@@ -262,7 +262,8 @@ class Ventilator:
                  'server_current_time': time.strftime('%Y-%m-%d %H:%M:%S')}
         if request.command == protocol.SHOW_STATUS:
             reply['statistic'] = {**self.stats.value, 'num_queued_row': self.assembler.queued_rows,
-                                  'num_ready_worker': sum(slot.ready for slot in self.slots.values())}
+                                  'num_ready_worker': sum(slot.ready for slot in self.slots.values()),
+                                  'num_failed_worker': self.supervisor.num_given_up}
         self.to_sink.send_multipart([protocol.CONTROL, request.identity, request.request_id,
                                      json.dumps(reply).encode()])
 
