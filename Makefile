@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_DIR := models/minilm
 
-.PHONY: install model demo test clean browser
+.PHONY: install model demo test clean browser docs
 
 install: $(VENV)/.installed
 
@@ -24,8 +24,13 @@ $(MODEL_DIR)/config.json: $(VENV)/.installed
 demo: install model
 	$(BIN)/python example/demo.py -model_dir $(MODEL_DIR)
 
-test: install model browser
+test: install model browser docs
 	$(BIN)/python -m pytest
+
+# The documentation site, warnings as errors; its command reference is generated from the parsers.
+docs: install
+	$(BIN)/python -m pip install -q -r docs/requirements.txt
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 # Debian's chromium for the dashboard test; without it (no apt, no network) that test skips and says why.
 browser:
