@@ -102,6 +102,7 @@ def test_8_faq_search_finds_paraphrases(server):
         'Will scripts written for the 1.10 client keep working?': 'Does the old `bert-serving-client` 1.10.0 still work?',
         'my program is stuck waiting for an answer': 'Why does my client hang?',
         'use a graphics card': 'How do I run on a GPU?',
+        'is it safe to use one client from many threads': 'Can I use one BertClient from several threads?',
     }
     args = [arg for query in queries for arg in ('--query', query)]
     out = run_example('8_faq_search', *args, *ports(server))
