@@ -37,7 +37,8 @@ def test_sentence_vectors_and_tokens(tiny_model_dirs, tiny_graphs):
     np.testing.assert_allclose(alone[0], vectors[1], atol=1e-5)
 
 
-@pytest.mark.parametrize('max_seq_len,fixed,width', [(25, False, 25), (None, True, 64), (None, False, 11), (8, False, 8)])
+@pytest.mark.parametrize('max_seq_len,fixed,width',
+                         [(25, False, 25), (None, True, 64), (None, False, 11), (8, False, 8)])
 def test_token_level_output_length(max_seq_len, fixed, width, tiny_model_dirs, tiny_graphs):
     encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, max_seq_len, fixed_embed_length=fixed)
     vectors, tokens = encoder.encode(TEXTS)

@@ -23,7 +23,8 @@ INPUT_NAMES = ('input_ids', 'input_mask', 'input_type_ids')
 OUTPUT_NAME = 'final_encodes'
 # Device-independent rewrites only: the file is built once and loaded on CPUs and GPUs alike; the runtime
 # applies device-specific fusions (remapper, layout) when each worker loads it.
-_GRAPPLER_PASSES = ('pruning', 'function', 'constfold', 'shape', 'arithmetic', 'dependency', 'common_subgraph_elimination')
+_GRAPPLER_PASSES = ('pruning', 'function', 'constfold', 'shape', 'arithmetic', 'dependency',
+                    'common_subgraph_elimination')
 # Constants above this size are weights, which grappler never needs to look into.
 _INLINE_CONST_BYTES = 1024
 
