@@ -6,6 +6,7 @@ process around it.
 
 import json
 import os
+import signal
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -160,7 +161,8 @@ class SinkConfig:
 
 
 def run_sink(config: SinkConfig) -> None:
-    """Process entry point of the sink."""
+    """Process entry point of the sink (Ctrl-C is for the server process, which stops the sink)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logger = set_logger('SINK', config.verbose)
     context = zmq.Context()
     receiver = context.socket(zmq.PULL)

@@ -1,7 +1,10 @@
 """A worker process: one device, one frozen graph; takes batches, sends rows to the sink."""
 
 import json
+import logging
 import os
+import signal
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +38,27 @@ class WorkerConfig:
 
 
 def run_worker(config: WorkerConfig) -> None:
-    """Process entry point: load the graph on the device, then serve batches until STOP."""
+    """Process entry point: load the graph on the device, then serve batches until STOP.
+
+    Ctrl-C reaches the whole process group; the server process decides when workers stop.
+    The process ends with os._exit once its sockets are closed: TensorFlow's interpreter
+    teardown can take seconds and holds up a clean shutdown for nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    code = 0
+    try:
+        _serve(config)
+    except SystemExit as exit_request:
+        code = exit_request.code if isinstance(exit_request.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _serve(config: WorkerConfig) -> None:
     logger = set_logger(f'WORKER-{config.worker_id}', config.verbose)
     context = zmq.Context()
     to_ventilator = context.socket(zmq.DEALER)
