@@ -1,7 +1,8 @@
 """In-process encoding: sentences -> features -> frozen graph -> float32 vectors.
 
 A call's rows are sorted by length and run in chunks of ``CHUNK_ROWS``, each at the
-length of its own longest sentence, so one long sentence does not pad every row.
+length of its own longest sentence (rounded up to ``LENGTH_STEP``), so one long
+sentence does not pad every row.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
 
 CHUNK_ROWS = 64
+# Chunk lengths are rounded up to a multiple of this, so a server sees a few input shapes
+# rather than every length: XLA compiles once per shape, and oneDNN caches per shape.
+LENGTH_STEP = 8
 
 
 class SentenceEncoder:
@@ -45,7 +49,7 @@ class SentenceEncoder:
         output = None
         for start in range(0, len(order), CHUNK_ROWS):
             rows = order[start:start + CHUNK_ROWS]
-            width = int(lengths[rows].max())
+            width = min(-(-int(lengths[rows].max()) // LENGTH_STEP) * LENGTH_STEP, features.input_ids.shape[1])
             vectors = self.runner.run(features.input_ids[rows, :width], features.input_mask[rows, :width],
                                       features.input_type_ids[rows, :width])
             if output is None:
