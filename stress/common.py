@@ -4,26 +4,14 @@ Every script runs on loopback only, bounds its loops by count and time, and stop
 """
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
-from bert_serving.client import BertClient
+from bert_serving.server import get_args_parser
+from bert_serving.server.benchmark import ServerProcess, free_port
 
-BIN = Path(sys.executable).parent
 WORDS = ('the quick brown fox jumps over lazy dog hello world first do it then right better good day '
          'sentence encoding maps text to vectors with bert served over sockets').split()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -35,57 +23,28 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-class Server:
-    """`bert-serving-start` on free loopback ports, in its own process group."""
+class Server(ServerProcess):
+    """A server on free loopback ports, on the CPU; the constructor returns once it is ready."""
 
     def __init__(self, model_dir: str, num_worker: int, extra: list[str], log_path: str):
-        self.port, self.port_out = free_port(), free_port()
         options = [part for option in extra for part in option.split('=', 1)]
-        command = [str(BIN / 'bert-serving-start'), '-model_dir', model_dir, '-num_worker', str(num_worker),
-                   '-port', str(self.port), '-port_out', str(self.port_out), '-bind', '127.0.0.1', '-cpu', *options]
-        self.log = open(log_path, 'wb')
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_until_ready(num_worker)
+        args = get_args_parser().parse_args([
+            '-model_dir', model_dir, '-num_worker', str(num_worker), '-port', str(free_port()),
+            '-port_out', str(free_port()), '-bind', '127.0.0.1', '-cpu', *options])
+        super().__init__(args, ready_timeout=300, log_path=log_path)
 
-    def client(self, **kwargs) -> BertClient:
+    def client(self, **kwargs):
         kwargs.setdefault('timeout', 120_000)
         kwargs.setdefault('check_length', False)
-        return BertClient(port=self.port, port_out=self.port_out, **kwargs)
-
-    def _wait_until_ready(self, num_worker: int, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f'the server exited with code {self.process.returncode}; see {self.log.name}')
-            try:
-                with self.client(ignore_all_checks=True, timeout=1000) as probe:
-                    if probe.server_status['statistic']['num_ready_worker'] == num_worker:
-                        return
-            except TimeoutError:
-                time.sleep(0.5)
-        raise RuntimeError(f'the server was not ready within {timeout} s; see {self.log.name}')
+        return super().client(**kwargs)
 
     def rss_mb(self) -> float:
         """Resident memory of the server's processes together, in MiB."""
-        total = 0
-        for entry in Path('/proc').iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getsid(int(entry.name)) != self.process.pid:
-                        continue
-                    for line in (entry / 'status').read_text().splitlines():
-                        if line.startswith('VmRSS:'):
-                            total += int(line.split()[1])
-                except (OSError, ValueError):
-                    continue
-        return total / 1024
+        return self.memory()['rss'] / 2 ** 20
 
-    def stop(self) -> int:
-        self.process.terminate()
-        try:
-            return self.process.wait(30)
-        finally:
-            self.log.close()
+    @property
+    def exited(self) -> bool:
+        return not self.process.is_alive()
 
 
 def random_sentences(rng: np.random.Generator, count: int) -> list[str]:

@@ -66,7 +66,7 @@ def main() -> int:
     context = zmq.Context()
     fuzzer = context.socket(zmq.PUSH)
     fuzzer.setsockopt(zmq.LINGER, 0)
-    fuzzer.connect(f'tcp://127.0.0.1:{server.port}')
+    fuzzer.connect(f'tcp://127.0.0.1:{server.args.port}')
     errors, checks = [], 0
     try:
         with server.client() as client:
@@ -83,7 +83,7 @@ def main() -> int:
                     if not np.allclose(client.encode(probe), expected, atol=1e-5):
                         errors.append(f'wrong vectors after {sent} fuzz messages')
                     checks += 1
-                if server.process.poll() is not None:
+                if server.exited:
                     errors.append(f'the server exited after {sent} fuzz messages')
                     break
             time.sleep(6)  # error replies for never-subscribed identities are held 5 s

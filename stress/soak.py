@@ -63,7 +63,8 @@ def main() -> int:
             thread.join()
         rss_end = server.rss_mb()
     finally:
-        code = server.stop()
+        server.stop()
+    code = server.process.exitcode
     growth = (rss_end - rss_start) / rss_start
     print(f'soak of {args.seconds:.0f} s (+{args.warmup:.0f} s warm-up), {args.clients} clients: '
           f'{counts["served"]} requests served, {counts["errors"]} errors')
