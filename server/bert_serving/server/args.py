@@ -6,14 +6,18 @@ from .model.strategy import PoolingStrategy
 from .version import __version__
 
 
+def _number(value: str, cast, what: str):
+    try:
+        return cast(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{value!r} is not {what}') from None
+
+
 def max_seq_len_type(value: str):
     """`-max_seq_len`: an integer >= 3, or NONE for the longest sequence of each mini-batch."""
     if value.upper() == 'NONE':
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{value!r} is not an integer or NONE') from None
+    number = _number(value, int, 'an integer or NONE')
     if number < 3:
         raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
     return number
@@ -21,10 +25,7 @@ def max_seq_len_type(value: str):
 
 def positive_int(value: str) -> int:
     """An integer >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{value!r} is not an integer') from None
+    number = _number(value, int, 'an integer')
     if number < 1:
         raise argparse.ArgumentTypeError(f'{number} must be at least 1')
     return number
@@ -32,10 +33,7 @@ def positive_int(value: str) -> int:
 
 def fraction(value: str) -> float:
     """A float in (0, 1]."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{value!r} is not a number') from None
+    number = _number(value, float, 'a number')
     if not 0 < number <= 1:
         raise argparse.ArgumentTypeError(f'{number} must be in (0, 1]')
     return number
