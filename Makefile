@@ -8,7 +8,7 @@ MODEL_DIR := models/minilm
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: server/setup.cfg client/setup.cfg requirements-dev.txt
+$(VENV)/.installed: server/setup.cfg client/setup.cfg requirements-dev.txt example/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e './server[cpu,http]' -e ./client -r requirements-dev.txt
