@@ -116,21 +116,25 @@ def test_a_killed_server_process_leaves_no_orphans(tiny_model_dirs, tmp_path):
 
 
 def test_a_client_that_leaves_mid_request_leaves_nothing_behind(tiny_model_dirs, tmp_path):
-    with ServerProcess(tiny_model_dirs['hf'], '-max_batch_size', 32, log_dir=tmp_path) as server:
-        for _ in range(3):
-            client = server.client()
+    with ServerProcess(tiny_model_dirs['hf'], '-max_batch_size', 32, log_dir=tmp_path) as server, \
+            server.client() as observer:
+        leaving = [server.client() for _ in range(3)]
+        for client in leaving:
             client.encode([f'abandoned {i}' for i in range(2000)], blocking=False)
+        deadline = time.monotonic() + 30  # the requests have reached the server...
+        while observer.server_status['statistic']['num_data_request'] < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for client in leaving:  # ...and their clients go away while they run
             client.close()
-        with server.client() as observer:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                statistic = observer.server_status['statistic']
-                if statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0:
-                    break
-                time.sleep(0.5)
-            assert statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0
-            assert statistic['num_published_result'] >= 3
-            assert observer.encode(['still fine']).shape == (1, 32)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            statistic = observer.server_status['statistic']
+            if statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0:
+                break
+            time.sleep(0.5)
+        assert statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0
+        assert statistic['num_published_result'] >= 3
+        assert observer.encode(['still fine']).shape == (1, 32)
 
 
 def test_a_worker_that_keeps_dying_is_given_up_and_clients_are_told(tiny_model_dirs, tmp_path):
