@@ -252,6 +252,9 @@ def test_metrics_count_requests_sentences_errors_and_read_the_server(proxy):
     for gauge in ('bert_server_queued_rows', 'bert_server_pending_jobs', 'bert_server_rows_per_forward_pass_avg',
                   'bert_server_rows_per_forward_pass_max'):
         assert (gauge, ()) in after
+    assert grew('bert_server_worker_forward_passes_total', worker='0') >= 1
+    assert grew('bert_server_worker_rows_total', worker='0') == len(TEXTS)
+    assert after[('bert_server_worker_ready', (('worker', '0'),))] == 1
 
 
 def test_openapi_lists_every_endpoint(proxy):

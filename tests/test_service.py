@@ -162,6 +162,9 @@ def test_config_and_status_replies(server):
         assert config['client'] == client.identity.decode()
         statistic = client.server_status['statistic']
         assert statistic['num_ready_worker'] == 2 and statistic['num_data_request'] >= 0
+        workers = statistic['workers']
+        assert [worker['id'] for worker in workers] == [0, 1] and all(worker['ready'] for worker in workers)
+        assert sum(worker['forward_passes'] for worker in workers) == statistic['num_forward_pass']
 
 
 def test_malformed_frames_get_an_error_and_do_not_disturb_others(server):

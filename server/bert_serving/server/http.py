@@ -218,6 +218,21 @@ class _ServerCollector:
         for key, name in self.GAUGES.items():
             if key in stats:
                 yield GaugeMetricFamily(f'bert_server_{name}', f'Server statistic {key}', stats[key])
+        yield from self._per_worker(stats.get('workers', []))
+
+    @staticmethod
+    def _per_worker(workers):
+        """Forward passes, rows, readiness and batches in flight of each worker, labelled by its id."""
+        families = [CounterMetricFamily('bert_server_worker_forward_passes', 'Forward passes given to the worker',
+                                        labels=['worker']),
+                    CounterMetricFamily('bert_server_worker_rows', 'Sentences given to the worker', labels=['worker']),
+                    GaugeMetricFamily('bert_server_worker_ready', 'Whether the worker is loaded', labels=['worker']),
+                    GaugeMetricFamily('bert_server_worker_in_flight', 'Batches the worker holds', labels=['worker'])]
+        for worker in workers:
+            label = [str(worker['id'])]
+            for family, key in zip(families, ('forward_passes', 'rows', 'ready', 'in_flight')):
+                family.add_metric(label, float(worker[key]))
+        return families
 
 
 def create_app(config: HttpConfig, client_pool) -> Flask:

@@ -104,6 +104,8 @@ class Ventilator:
         self.stats = ServerStatistics()
         self.assembler = BatchAssembler(args.max_batch_size, args.priority_batch_size)
         self.slots = {worker_id: WorkerSlot(worker_id) for worker_id in range(args.num_worker)}
+        # per worker id, kept across restarts: forward passes and rows handed out
+        self.worker_load = {worker_id: {'forward_passes': 0, 'rows': 0} for worker_id in self.slots}
         self.next_job_id = 0
         self.next_batch_id = 0
         self._last_check = time.monotonic()
@@ -215,7 +217,10 @@ class Ventilator:
         slot.in_flight[self.next_batch_id] = parts
         payload = json.dumps([part.to_json() for part in parts], ensure_ascii=False).encode('utf-8')
         self.backend.send_multipart([b'%d' % slot.worker_id, protocol.BATCH, b'%d' % self.next_batch_id, payload])
-        self.stats.on_batch(sum(len(part) for part in parts))
+        rows = sum(len(part) for part in parts)
+        self.stats.on_batch(rows)
+        self.worker_load[slot.worker_id]['forward_passes'] += 1
+        self.worker_load[slot.worker_id]['rows'] += rows
 
     # --- clients ---------------------------------------------------------------------------
 
@@ -263,7 +268,10 @@ class Ventilator:
         if request.command == protocol.SHOW_STATUS:
             reply['statistic'] = {**self.stats.value, 'num_queued_row': self.assembler.queued_rows,
                                   'num_ready_worker': sum(slot.ready for slot in self.slots.values()),
-                                  'num_failed_worker': self.supervisor.num_given_up}
+                                  'num_failed_worker': self.supervisor.num_given_up,
+                                  'workers': [{'id': worker_id, 'ready': slot.ready, 'in_flight': len(slot.in_flight),
+                                               **self.worker_load[worker_id]}
+                                              for worker_id, slot in self.slots.items()]}
         self.to_sink.send_multipart([protocol.CONTROL, request.identity, request.request_id,
                                      json.dumps(reply).encode()])
 
