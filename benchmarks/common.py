@@ -6,6 +6,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,23 +72,26 @@ def in_process_encoder(graph_path, model_dir, max_seq_len: int):
                            model_max_len=load_config(files).max_position_embeddings)
 
 
-def best_seconds(function, repeat: int) -> float:
-    """Shortest wall time of ``repeat`` calls: the least disturbed by other programs on a shared machine."""
-    times = []
+def best_seconds(functions, repeat: int) -> list[float]:
+    """Shortest wall time of each function over ``repeat`` rounds that call them in turn: the least
+    disturbed run of each, with a disturbance from other programs as likely to hit one as the other."""
+    best = [float('inf')] * len(functions)
     for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            best[index] = min(best[index], time.perf_counter() - start)
+    return best
 
 
-def latencies_ms(function, items) -> list[float]:
-    """Wall time of ``function(item)`` for each item, in milliseconds."""
-    out = []
+def latencies_ms(functions, items) -> list[list[float]]:
+    """Wall time in milliseconds of each function on each item, the functions called in turn per item."""
+    out = [[] for _ in functions]
     for item in items:
-        start = time.perf_counter()
-        function(item)
-        out.append((time.perf_counter() - start) * 1000)
+        for times, function in zip(out, functions):
+            start = time.perf_counter()
+            function(item)
+            times.append((time.perf_counter() - start) * 1000)
     return out
 
 
@@ -97,11 +101,46 @@ def percentile(values, q: float) -> float:
 
 def run_json(python, script: str, *args) -> dict:
     """Run a script of this folder with another Python and return the JSON object it prints last."""
-    completed = subprocess.run([str(python), str(REPO / 'benchmarks' / script), *map(str, args)],
-                               capture_output=True, text=True)
+    completed = subprocess.run(_script_command(python, script, args), capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f'{script} failed ({completed.returncode}):\n{completed.stderr[-3000:]}')
     return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+class ScriptSession:
+    """A script of this folder run with another Python, that answers each command line with a JSON line."""
+
+    def __init__(self, python, script: str, *args):
+        self.script = script
+        self.errors = tempfile.TemporaryFile('w+')
+        self.process = subprocess.Popen(_script_command(python, script, args), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors, text=True)
+
+    def read(self) -> dict:
+        """The next JSON line the script prints."""
+        for line in self.process.stdout:
+            if line.startswith('{'):
+                return json.loads(line)
+        self.process.wait()
+        self.errors.seek(0)
+        raise RuntimeError(f'{self.script} ended ({self.process.returncode}):\n{self.errors.read()[-3000:]}')
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + '\n')
+        self.process.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        """End the script's input and wait for it to finish."""
+        self.process.stdin.close()
+        if self.process.wait() != 0:
+            self.errors.seek(0)
+            raise RuntimeError(f'{self.script} failed ({self.process.returncode}):\n{self.errors.read()[-3000:]}')
+        self.errors.close()
+
+
+def _script_command(python, script, args) -> list[str]:
+    return [str(python), str(REPO / 'benchmarks' / script), *map(str, args)]
 
 
 @dataclass

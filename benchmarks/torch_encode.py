@@ -2,10 +2,13 @@
 
 Same model folder (Hugging Face layout), same length cap, mean pooling of the same layer as the server's
 REDUCE_MEAN (padding masked out). Tokenization is included in the time, as it is in the service's.
-Prints one JSON object; with -vectors_out also saves the vectors (float32 .npy) for comparison.
+After loading and one warm-up batch it prints ``ready``; then each line ``run`` on stdin encodes all the
+sentences and prints the seconds it took as JSON, so that a caller can time it in turn with something
+else. At the end of stdin it saves the last vectors (float32 .npy) to -vectors_out when given.
 """
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -32,24 +35,24 @@ def main(argv=None) -> None:
     parser.add_argument('-max_seq_len', type=int, default=25)
     parser.add_argument('-batch', type=int, default=256)
     parser.add_argument('-layer', type=int, default=-2, help='encoder layer, -1 = last')
-    parser.add_argument('-repeat', type=int, default=3)
     parser.add_argument('-vectors_out', default=None)
     args = parser.parse_args(argv)
 
     sentences = json.loads(Path(args.sentences_file).read_text(encoding='utf-8'))
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     model = AutoModel.from_pretrained(args.model_dir).eval()
+    info = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
     with torch.inference_mode():
         encode(model, tokenizer, sentences[:args.batch], args.max_seq_len, args.batch, args.layer)  # warm up
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            vectors = encode(model, tokenizer, sentences, args.max_seq_len, args.batch, args.layer)
-            times.append(time.perf_counter() - start)
-    if args.vectors_out:
+        print(json.dumps({'ready': True, **info}), flush=True)
+        vectors = None
+        for line in sys.stdin:
+            if line.strip() == 'run':
+                start = time.perf_counter()
+                vectors = encode(model, tokenizer, sentences, args.max_seq_len, args.batch, args.layer)
+                print(json.dumps({'seconds': time.perf_counter() - start}), flush=True)
+    if args.vectors_out and vectors is not None:
         np.save(args.vectors_out, vectors.astype(np.float32))
-    print(json.dumps({'seconds': min(times), 'sentences': len(sentences), 'torch': torch.__version__,
-                      'threads': torch.get_num_threads()}))
 
 
 if __name__ == '__main__':
