@@ -48,13 +48,18 @@ def check_model(args) -> tuple[ModelFiles, BertConfig]:
 
 def _build_graph(files: ModelFiles, args, special_token_ids: tuple[int, ...]) -> str:
     """Freeze and optimize in a separate process, so this one never loads TensorFlow."""
+    options = dict(pooling_strategy=args.pooling_strategy, pooling_layer=tuple(args.pooling_layer),
+                   mask_cls_sep=args.mask_cls_sep, no_position_embeddings=args.no_position_embeddings,
+                   fp16=args.fp16, special_token_ids=special_token_ids)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context('spawn')) as pool:
+        return pool.submit(_build_graph_in_child, files, options, args.graph_tmp_dir).result()
+
+
+def _build_graph_in_child(files: ModelFiles, options: dict, graph_tmp_dir: str | None) -> str:
+    """Runs in the graph-building process: the only place besides workers that imports TensorFlow."""
     from .model.graph import GraphOptions, build_frozen_graph
 
-    options = GraphOptions(pooling_strategy=args.pooling_strategy, pooling_layer=tuple(args.pooling_layer),
-                           mask_cls_sep=args.mask_cls_sep, no_position_embeddings=args.no_position_embeddings,
-                           fp16=args.fp16, special_token_ids=special_token_ids)
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context('spawn')) as pool:
-        return pool.submit(build_frozen_graph, files, options, args.graph_tmp_dir).result()
+    return build_frozen_graph(files, GraphOptions(**options), graph_tmp_dir)
 
 
 def send_termination(ip: str, port: int, timeout_ms: int) -> None:
