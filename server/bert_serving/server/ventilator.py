@@ -182,7 +182,7 @@ class Ventilator:
 
     def _requeue(self, parts: list[PendingPart]) -> None:
         """Queue the rows of a dead worker again, unless they already killed a worker before."""
-        retry, given_up = [], set()
+        retry, given_up = [], []
         for part in parts:
             part.attempts += 1
             (retry if part.attempts <= MAX_PART_RETRIES else given_up).append(part)
