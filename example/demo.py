@@ -6,12 +6,12 @@ Starts its own server on two free local ports and shuts it down at the end.
 """
 
 import argparse
-import socket
 
 import numpy as np
 
 from bert_serving.client import BertClient
 from bert_serving.server import BertServer, get_args_parser
+from common import free_port
 
 SEED_SENTENCES = ['First do it', 'then do it right', 'then do it better']
 
@@ -27,12 +27,6 @@ FAQ = [
 ]
 
 QUERIES = ['is my old client compatible?', 'run it with a graphics card', 'vectors for every word']
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
