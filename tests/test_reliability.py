@@ -1,6 +1,8 @@
 """Faults and floods: a killed worker, a full queue, hostile sentences. Nothing hangs, nothing is lost."""
 
+import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -32,36 +34,85 @@ def spawned_pids(server: ServerProcess) -> list[int]:
     return sorted(started, key=started.get)
 
 
+def worker_pids(client) -> dict[int, int]:
+    """Worker id -> pid of its current process, as the server reports it."""
+    return {worker['id']: worker['pid'] for worker in client.server_status['statistic']['workers']}
+
+
+def batches_held(client) -> dict[int, int]:
+    """Worker id -> batches the ventilator handed to it that are not done yet."""
+    return {worker['id']: worker['in_flight'] for worker in client.server_status['statistic']['workers']}
+
+
+def wait_until(condition, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@contextlib.contextmanager
+def frozen(pids):
+    """Stop processes (SIGSTOP) so that batches sent to them stay theirs; let the survivors go on after."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
 def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_path):
     texts = [f'sentence number {i} for the fault test' for i in range(3000)]
-    with ServerProcess(tiny_model_dirs['hf'], '-max_batch_size', 16, num_worker=2, log_dir=tmp_path) as server:
-        with server.client() as reference:
-            expected = reference.encode(texts[:50])
+    with ServerProcess(tiny_model_dirs['hf'], '-max_batch_size', 16, num_worker=2, log_dir=tmp_path) as server, \
+            server.client() as observer:
+        expected = observer.encode(texts[:50])
+        pids = worker_pids(observer)
         results = {}
 
         def encode_all():
-            with server.client() as client:
+            with server.client(timeout=120_000) as client:
                 results['vectors'] = client.encode(texts)
 
         sender = threading.Thread(target=encode_all)
-        sender.start()
-        time.sleep(0.3)
-        victims = spawned_pids(server)
-        assert len(victims) >= 3  # the sink and two workers
-        log_before = server.log()
-        os.kill(victims[-1], signal.SIGKILL)  # the last started child: a worker
+        with frozen(pids.values()):
+            sender.start()
+            assert wait_until(lambda: all(batches_held(observer).values())), 'the batches never reached the workers'
+            log_before = server.log()
+            os.kill(pids[0], signal.SIGKILL)  # it dies holding a batch
         sender.join(120)
         assert not sender.is_alive()
         assert results['vectors'].shape == (3000, 32)
         np.testing.assert_allclose(results['vectors'][:50], expected, atol=1e-5)
-        with server.client() as client:
-            statistic = client.server_status['statistic']
-            assert statistic['num_worker_restart'] == 1
-            deadline = time.monotonic() + 60
-            while client.server_status['statistic']['num_ready_worker'] < 2 and time.monotonic() < deadline:
-                time.sleep(0.5)
-            assert client.server_status['statistic']['num_ready_worker'] == 2
-        assert 'died holding' in server.log()[len(log_before):]
+        assert observer.server_status['statistic']['num_worker_restart'] == 1
+        assert wait_until(lambda: observer.server_status['statistic']['num_ready_worker'] == 2)
+        assert worker_pids(observer)[0] != pids[0]
+        assert re.search(r'worker 0 died holding [1-9]\d* rows', server.log()[len(log_before):])
+
+
+def test_rows_that_every_worker_died_on_fail_with_worker_died(tiny_model_dirs, tmp_path):
+    with ServerProcess(tiny_model_dirs['hf'], num_worker=2, log_dir=tmp_path) as server, \
+            server.client() as observer, server.client() as victim:
+        pids = worker_pids(observer)
+        with frozen(pids.values()):
+            victim.encode(['rows that seem to kill workers'] * 4, blocking=False)  # one batch
+            assert wait_until(lambda: any(batches_held(observer).values()))
+            first = next(worker_id for worker_id, held in batches_held(observer).items() if held)
+            os.kill(pids[first], signal.SIGKILL)
+            second = 1 - first  # the one ready worker left gets the rows again
+            assert wait_until(lambda: batches_held(observer)[second] > 0), 'the rows were not run again'
+            os.kill(pids[second], signal.SIGKILL)
+            with pytest.raises(ServerError, match='died repeatedly') as raised:
+                next(victim.fetch())
+            assert raised.value.error_type == 'WorkerDied'
+        assert wait_until(lambda: observer.server_status['statistic']['num_ready_worker'] == 2)
+        assert observer.server_status['statistic']['num_worker_restart'] == 2
+        assert observer.encode(['the replacements serve']).shape == (1, 32)
+        assert 'was running on every worker that died' in server.log()
 
 
 def test_a_flood_gets_server_busy_fast_then_service_resumes(tiny_model_dirs, tmp_path):
@@ -138,23 +189,15 @@ def test_a_client_that_leaves_mid_request_leaves_nothing_behind(tiny_model_dirs,
 
 
 def test_a_worker_that_keeps_dying_is_given_up_and_clients_are_told(tiny_model_dirs, tmp_path):
-    with ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path) as server:
+    with ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path) as server, server.client() as client:
         for death in range(4):  # the first death and three replacements
-            _, victim = spawned_pids(server)  # the sink and the one worker
+            victim = worker_pids(client)[0]
             os.kill(victim, signal.SIGKILL)
-            deadline = time.monotonic() + 60
-            while death < 3 and time.monotonic() < deadline:  # wait for the replacement
-                running = spawned_pids(server)
-                if len(running) == 2 and running[-1] != victim:
-                    break
-                time.sleep(0.2)
-        with server.client(ignore_all_checks=True, timeout=30_000) as client:
-            deadline = time.monotonic() + 30
-            while client.server_status['statistic']['num_failed_worker'] < 1 and time.monotonic() < deadline:
-                time.sleep(0.3)
-            statistic = client.server_status['statistic']
-            assert statistic['num_worker_restart'] == 3 and statistic['num_failed_worker'] == 1
-            with pytest.raises(ServerError, match='no worker') as raised:
-                client.encode(['anyone there?'])
-            assert raised.value.error_type == 'NoWorker'
+            if death < 3:
+                assert wait_until(lambda: worker_pids(client)[0] != victim), 'the worker was not replaced'
+        assert wait_until(lambda: client.server_status['statistic']['num_failed_worker'] == 1)
+        assert client.server_status['statistic']['num_worker_restart'] == 3
+        with pytest.raises(ServerError, match='no worker') as raised:
+            client.encode(['anyone there?'])
+        assert raised.value.error_type == 'NoWorker'
         assert 'not restarting it again' in server.log()

@@ -51,6 +51,11 @@ class Supervisor:
     def sink_alive(self) -> bool:
         return self.sink is not None and self.sink.is_alive()
 
+    def worker_pid(self, worker_id: int):
+        """The process id of the worker's current process, None before it started."""
+        process = self.workers.get(worker_id)
+        return process.pid if process is not None else None
+
     def dead_workers(self) -> list[int]:
         """Workers whose process ended and that have not been handled yet."""
         if self._stopping:

@@ -269,7 +269,8 @@ class Ventilator:
             reply['statistic'] = {**self.stats.value, 'num_queued_row': self.assembler.queued_rows,
                                   'num_ready_worker': sum(slot.ready for slot in self.slots.values()),
                                   'num_failed_worker': self.supervisor.num_given_up,
-                                  'workers': [{'id': worker_id, 'ready': slot.ready, 'in_flight': len(slot.in_flight),
+                                  'workers': [{'id': worker_id, 'pid': self.supervisor.worker_pid(worker_id),
+                                               'ready': slot.ready, 'in_flight': len(slot.in_flight),
                                                **self.worker_load[worker_id]}
                                               for worker_id, slot in self.slots.items()]}
         self.to_sink.send_multipart([protocol.CONTROL, request.identity, request.request_id,
