@@ -1,5 +1,6 @@
 """Run the real `bert-serving-start` command in a subprocess for end-to-end tests."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -88,3 +89,37 @@ class ServerProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def worker_pids(client) -> dict[int, int]:
+    """Worker id -> pid of its current process, as the server reports it."""
+    return {worker['id']: worker['pid'] for worker in client.server_status['statistic']['workers']}
+
+
+def batches_held(client) -> dict[int, int]:
+    """Worker id -> batches the ventilator handed to it that are not done yet."""
+    return {worker['id']: worker['in_flight'] for worker in client.server_status['statistic']['workers']}
+
+
+def wait_until(condition, timeout: float = 60) -> bool:
+    """Poll ``condition`` until it is true (True) or ``timeout`` seconds passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@contextlib.contextmanager
+def frozen(pids):
+    """Stop processes (SIGSTOP) so that batches sent to them stay theirs; let the survivors go on after."""
+    pids = list(pids)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

@@ -1,6 +1,5 @@
 """Faults and floods: a killed worker, a full queue, hostile sentences. Nothing hangs, nothing is lost."""
 
-import contextlib
 import os
 import re
 import signal
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from bert_serving.client import ServerError
-from servers import ServerProcess
+from servers import ServerProcess, batches_held, frozen, wait_until, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -32,38 +31,6 @@ def spawned_pids(server: ServerProcess) -> list[int]:
         except FileNotFoundError:
             continue
     return sorted(started, key=started.get)
-
-
-def worker_pids(client) -> dict[int, int]:
-    """Worker id -> pid of its current process, as the server reports it."""
-    return {worker['id']: worker['pid'] for worker in client.server_status['statistic']['workers']}
-
-
-def batches_held(client) -> dict[int, int]:
-    """Worker id -> batches the ventilator handed to it that are not done yet."""
-    return {worker['id']: worker['in_flight'] for worker in client.server_status['statistic']['workers']}
-
-
-def wait_until(condition, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-@contextlib.contextmanager
-def frozen(pids):
-    """Stop processes (SIGSTOP) so that batches sent to them stay theirs; let the survivors go on after."""
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
 
 
 def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import zmq
 
 from bert_serving.client import BertClient, ServerError
-from servers import BIN, ServerProcess
+from servers import BIN, ServerProcess, frozen, wait_until, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -46,22 +46,19 @@ def test_5000_sentences_keep_their_order_across_two_workers(server):
 
 
 def test_small_request_overtakes_a_big_job(server):
-    big_texts = sentences(20_000, seed=2)
-    finished = {}
+    with server.client() as observer, server.client(timeout=120_000) as big, server.client() as small:
+        def requests_arrived():
+            return observer.server_status['statistic']['num_data_request']
 
-    def send_big():
-        with server.client() as big:
-            big.encode(big_texts)
-            finished['big'] = time.monotonic()
-
-    sender = threading.Thread(target=send_big)
-    sender.start()
-    time.sleep(0.5)  # the big job is queued and running
-    with server.client() as small:
-        small.encode(['a small urgent request'])
-        finished['small'] = time.monotonic()
-    sender.join()
-    assert finished['small'] < finished['big']
+        before = requests_arrived()
+        with frozen(worker_pids(observer).values()):  # both requests are queued before any row runs
+            big.encode(sentences(20_000, seed=2), blocking=False)
+            assert wait_until(lambda: requests_arrived() == before + 1)  # the big one is queued first
+            small.encode(['a small urgent request'], blocking=False)
+            assert wait_until(lambda: requests_arrived() == before + 2)
+        assert next(small.fetch()).embedding.shape == (1, 32)
+        assert observer.server_status['statistic']['num_queued_row'] > 0, 'the small request waited for the big one'
+        assert next(big.fetch()).embedding.shape == (20_000, 32)
 
 
 def test_concurrent_clients_each_get_exactly_their_rows(server):
