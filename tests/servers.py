@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bert_serving.client import BertClient
-from bert_serving.server.benchmark import free_port
+from bert_serving.server.benchmark import free_port, session_pids
 
 BIN = Path(sys.executable).parent
 
@@ -55,15 +55,7 @@ class ServerProcess:
 
     def child_pids(self) -> list[int]:
         """Pids of every process in the server's session (the CLI process and its children)."""
-        pids = []
-        for entry in Path('/proc').iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getsid(int(entry.name)) == self.process.pid:
-                        pids.append(int(entry.name))
-                except (ProcessLookupError, PermissionError):
-                    continue
-        return pids
+        return session_pids(self.process.pid)
 
     def wait_for_no_processes(self, timeout: float = 5) -> list[int]:
         """Wait until every process of the server's session has exited; returns those still there."""

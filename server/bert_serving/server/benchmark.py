@@ -30,6 +30,19 @@ CLIENT_SIDE = ('client_batch_size', 'num_client')  # varying these needs no new 
 WORDS_WHEN_DYNAMIC = 25  # sentence length in words when -max_seq_len is NONE
 
 
+def session_pids(session_id: int) -> list[int]:
+    """Pids of every process in the session ``session_id`` (a server started as a session leader)."""
+    pids = []
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session_id:
+                    pids.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+    return pids
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as probe:
@@ -101,15 +114,7 @@ class ServerProcess:
 
     def pids(self) -> list[int]:
         """Every process of the server: the one started here and all its descendants (one session)."""
-        pids = []
-        for entry in Path('/proc').iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getsid(int(entry.name)) == self.process.pid:
-                        pids.append(int(entry.name))
-                except OSError:  # gone meanwhile, or not ours to look at
-                    continue
-        return pids
+        return session_pids(self.process.pid)
 
     def memory(self) -> dict:
         """Resident memory of all the server's processes, in bytes: ``rss`` (shared pages counted in each
