@@ -430,4 +430,5 @@ def test_http_port_option_starts_the_proxy_with_the_server(tiny_model_dirs, logs
         with running.client() as client:
             np.testing.assert_allclose(reply.json()['result'], client.encode(['hello world']), atol=1e-6)
             assert client.server_config['num_process'] == 4  # ventilator, sink, worker, HTTP proxy
+            assert client.server_config['auth_token'] == 'HIDDEN'  # every client can read the config
     assert not running.wait_for_no_processes()

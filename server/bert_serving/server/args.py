@@ -186,12 +186,17 @@ def get_shutdown_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SECRET_ARGUMENTS = ('auth_token',)  # shown as HIDDEN: every client can read the config reply
+
+
 def args_to_config(args: argparse.Namespace) -> dict:
-    """Every argument as a JSON-friendly dict, with the pooling strategy as its name."""
+    """Every argument as a JSON-friendly dict, with the pooling strategy as its name and secrets hidden."""
     config = {}
     for key, value in sorted(vars(args).items()):
         if isinstance(value, PoolingStrategy):
             value = value.name
+        elif key in SECRET_ARGUMENTS and value is not None:
+            value = 'HIDDEN'
         config[key] = value
     return config
 
