@@ -174,6 +174,10 @@ def test_dashboard_shows_live_numbers_that_change_after_an_encode(proxy, dashboa
     # The poll that saw the encode put a throughput and a latency point above zero on the charts.
     browser.wait_for("Number(document.getElementById('throughput-chart').dataset.peak) > 0 && "
                      "Number(document.getElementById('latency-chart').dataset.peak) > 0", timeout=5)
+    worker = call(proxy.url + '/status/server').json()['statistic']['workers'][0]
+    cells = "[...document.querySelectorAll('#worker-table tbody tr')].map(r => [...r.cells].map(c => c.textContent))"
+    browser.wait_for(f"{cells}.length === 1 && Number({cells}[0][5].replace(/,/g, '')) >= {worker['rows']}")
+    assert browser.evaluate(cells)[0][:3] == ['0', str(worker['pid']), 'ready']
     browser.screenshot(tmp_path / 'dashboard.png')
     assert (tmp_path / 'dashboard.png').stat().st_size > 10_000
 

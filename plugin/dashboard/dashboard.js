@@ -157,6 +157,22 @@
     }));
   }
 
+  /** One row per worker process: its id, pid, whether its model is loaded, and the work it was given. */
+  function fillWorkers(workers) {
+    const body = $('worker-table').querySelector('tbody');
+    body.replaceChildren(...workers.map((worker) => {
+      const row = document.createElement('tr');
+      const cells = [worker.id, worker.pid ?? '–', worker.ready ? 'ready' : 'starting',
+        worker.in_flight, format(worker.forward_passes), format(worker.rows)];
+      for (const text of cells) {
+        const cell = document.createElement('td');
+        cell.textContent = String(text);
+        row.appendChild(cell);
+      }
+      return row;
+    }));
+  }
+
   function render(status, now, rate) {
     const stats = status.statistic;
     const ready = stats.num_ready_worker >= status.num_worker;
@@ -173,7 +189,8 @@
     $('workers').textContent = `${stats.num_ready_worker} / ${status.num_worker}`;
     const config = Object.entries(status).filter(([key]) => key !== 'statistic').sort();
     fillTable('config-table', config);
-    fillTable('statistic-table', Object.entries(stats).sort());
+    fillTable('statistic-table', Object.entries(stats).filter(([key]) => key !== 'workers').sort());
+    fillWorkers(stats.workers || []);
     drawChart($('throughput-chart'), [{ values: history.map((h) => h.throughput), colour: '#2f6fdb' }]);
     drawChart($('latency-chart'), [
       { values: history.map((h) => h.latency), colour: '#1e8e4f' },
