@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bert_serving.client import BertClient
-from servers import BIN, ServerProcess, free_port
+from servers import BIN, ServerProcess, free_port, wait_until
+from test_http import call
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,28 @@ def test_only_clients_with_a_known_key_are_served(tiny_model_dirs, keys, tmp_pat
                 with pytest.raises(TimeoutError):
                     outsider.encode(['let me in'])
             np.testing.assert_allclose(alice.encode(['a secret sentence']), vectors, atol=1e-6)
+
+
+def test_the_http_proxy_gets_in_with_a_key_of_its_own(tiny_model_dirs, keys, tmp_path):
+    alice_keys = {'server_public_key': keys / 'server.key', 'client_secret_key': keys / 'alice' / 'alice.key_secret'}
+    http_port = free_port()
+    with ServerProcess(tiny_model_dirs['hf'], '-curve_secret_key', keys / 'server.key_secret',
+                       '-curve_client_keys', keys / 'clients', '-http_port', http_port, log_dir=tmp_path,
+                       probe_keys=alice_keys) as server:
+        url = f'http://127.0.0.1:{http_port}'
+        assert wait_until(lambda: _status(url + '/ready') == 200), server.log()
+        reply = call(url + '/encode', {'id': 7, 'texts': ['a secret sentence']})
+        assert reply.status == 200
+        with server.client(**alice_keys) as alice:
+            np.testing.assert_allclose(reply.json()['result'], alice.encode(['a secret sentence']), atol=1e-6)
+        assert not (keys / 'clients' / 'http-proxy.key').exists()  # the users' folder is left as it was
+
+
+def _status(url) -> int:
+    try:
+        return call(url).status
+    except OSError:
+        return 0
 
 
 def _listen_once(client):

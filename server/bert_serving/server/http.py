@@ -65,9 +65,12 @@ class HttpConfig:
     request_timeout_ms: int = 60_000   # longest wait for the server before answering 504
     verbose: bool = False
     parent_pid: int | None = None      # exit once this process is gone
+    server_public_key: str | None = None   # with client_secret_key: a CurveZMQ server (BertClient's options)
+    client_secret_key: str | None = None
 
     @classmethod
-    def from_args(cls, args, parent_pid: int | None = None) -> 'HttpConfig':
+    def from_args(cls, args, parent_pid: int | None = None, server_public_key: str | None = None,
+                  client_secret_key: str | None = None) -> 'HttpConfig':
         """Config from the options of ``bert-serving-start``: the proxy listens where the server does."""
         bind = getattr(args, 'bind', '*')
         every_interface = bind in ('*', '0.0.0.0')
@@ -76,7 +79,8 @@ class HttpConfig:
         return cls(http_port=args.http_port, port=args.port, port_out=args.port_out,
                    server_ip='localhost' if every_interface else bind, bind='0.0.0.0' if every_interface else bind,
                    http_max_connect=args.http_max_connect, cors=args.cors, verbose=args.verbose,
-                   parent_pid=parent_pid, **optional)
+                   parent_pid=parent_pid, server_public_key=server_public_key,
+                   client_secret_key=client_secret_key, **optional)
 
     @property
     def cors_origins(self):
@@ -414,7 +418,8 @@ def run_http_proxy(config: HttpConfig) -> None:
 
     logger = set_logger('HTTP', config.verbose)
     pool = ConcurrentBertClient(max_concurrency=config.http_max_connect, ip=config.server_ip, port=config.port,
-                                port_out=config.port_out, ignore_all_checks=True, timeout=config.request_timeout_ms)
+                                port_out=config.port_out, ignore_all_checks=True, timeout=config.request_timeout_ms,
+                                server_public_key=config.server_public_key, client_secret_key=config.client_secret_key)
     app = create_app(config, pool)
     if config.parent_pid is not None:
         threading.Thread(target=_exit_with_parent, args=(config.parent_pid, logger), daemon=True,
@@ -445,6 +450,10 @@ def main(argv=None) -> None:
     parser.add_argument('-auth_token', default=None, help='require "Authorization: Bearer <token>"')
     parser.add_argument('-request_timeout_ms', type=int, default=defaults.request_timeout_ms,
                         help='longest wait for the server before answering 504')
+    parser.add_argument('-server_public_key', default=None,
+                        help='CurveZMQ: the server\'s server.key (with -client_secret_key)')
+    parser.add_argument('-client_secret_key', default=None,
+                        help='CurveZMQ: the proxy\'s NAME.key_secret, whose public key the server lets in')
     parser.add_argument('-parent_pid', type=int, default=None, help='exit once this process has gone')
     parser.add_argument('-verbose', action='store_true', help='log every request')
     run_http_proxy(HttpConfig(**vars(parser.parse_args(argv))))

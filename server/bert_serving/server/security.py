@@ -5,6 +5,7 @@ Keys are pyzmq's certificate files (``zmq.auth``): ``NAME.key`` holds a public k
 """
 
 import argparse
+import glob
 import os
 import shutil
 
@@ -24,9 +25,6 @@ def curve_enabled(args) -> bool:
             raise ValueError(f'-curve_secret_key {args.curve_secret_key} is not a file (make one with bert-serving-keys)')
         if not os.path.isdir(args.curve_client_keys):
             raise ValueError(f'-curve_client_keys {args.curve_client_keys} is not a folder of client .key files')
-        if args.http_port is not None:
-            raise ValueError('-http_port cannot be combined with CurveZMQ keys yet; put the HTTP proxy behind '
-                             '-http_auth_token instead')
     return all(given)
 
 
@@ -36,6 +34,21 @@ def start_authenticator(context: zmq.Context, client_keys_dir: str) -> ThreadAut
     authenticator.start()
     authenticator.configure_curve(domain='*', location=client_keys_dir)
     return authenticator
+
+
+def admit_proxy(client_keys_dir: str, folder: str) -> tuple[str, str]:
+    """Give the server's own HTTP proxy a key pair and let it in beside the clients in ``client_keys_dir``.
+
+    Writes into ``folder`` (private to the server): ``allowed/`` with the clients' public keys and the
+    proxy's, and the proxy's key pair. Returns the ``allowed`` folder and the proxy's secret key file.
+    """
+    allowed = os.path.join(folder, 'allowed')
+    os.makedirs(allowed)
+    for public_key in glob.glob(os.path.join(client_keys_dir, '*.key')):
+        shutil.copy(public_key, allowed)
+    proxy_public, proxy_secret = zmq.auth.create_certificates(folder, 'http-proxy')
+    shutil.copy(proxy_public, allowed)
+    return allowed, proxy_secret
 
 
 def make_curve_server(socket: zmq.Socket, secret_key_path: str) -> None:

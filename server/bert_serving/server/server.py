@@ -19,7 +19,7 @@ from .model.checkpoint import ModelFiles, locate_model
 from .model.config import BertConfig
 from .model.strategy import PoolingStrategy
 from .model.tokenization import load_vocab
-from .security import curve_enabled, make_curve_server, start_authenticator
+from .security import admit_proxy, curve_enabled, make_curve_server, start_authenticator
 from .sink import SinkConfig
 from .supervisor import Supervisor
 from .ventilator import Ventilator
@@ -123,6 +123,11 @@ class BertServer(threading.Thread):
         self.addresses = {'ventilator -> worker': f'ipc://{self._ipc_dir}/workers',
                           'worker -> sink': f'ipc://{self._ipc_dir}/sink',
                           'ventilator <-> sink': f'ipc://{self._ipc_dir}/sink'}
+        # With CurveZMQ, the server's own HTTP proxy gets a key pair of its own, let in beside the clients.
+        self.client_keys_dir, self.proxy_secret_key = args.curve_client_keys, None
+        if self.curve and args.http_port is not None:
+            self.client_keys_dir, self.proxy_secret_key = admit_proxy(args.curve_client_keys,
+                                                                      os.path.join(self._ipc_dir, 'curve'))
         self.supervisor = None
         self.status_static = {
             'server_version': PROTOCOL_VERSION,
@@ -160,7 +165,10 @@ class BertServer(threading.Thread):
             from .http import HttpConfig
         except ImportError as error:
             raise RuntimeError(f'-http_port needs the HTTP extra: pip install "bert-serving-server[http]" ({error})')
-        return HttpConfig.from_args(self.args, parent_pid=os.getpid())
+        keys = {}
+        if self.proxy_secret_key is not None:  # the proxy reads the server's public key from its key pair file
+            keys = {'server_public_key': self.args.curve_secret_key, 'client_secret_key': self.proxy_secret_key}
+        return HttpConfig.from_args(self.args, parent_pid=os.getpid(), **keys)
 
     def run(self) -> None:
         try:
@@ -180,7 +188,7 @@ class BertServer(threading.Thread):
         try:
             frontend = context.socket(zmq.PULL)
             if self.curve:
-                authenticator = start_authenticator(context, args.curve_client_keys)
+                authenticator = start_authenticator(context, self.client_keys_dir)
                 make_curve_server(frontend, args.curve_secret_key)
             _bind(frontend, f'tcp://{args.bind}:{args.port}', sockets, '-port')
             backend = context.socket(zmq.ROUTER)
@@ -188,7 +196,7 @@ class BertServer(threading.Thread):
             backend.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes over its slot's identity
             self.supervisor = Supervisor(
                 SinkConfig(self.addresses['worker -> sink'], args.port_out, args.bind, os.getpid(), args.verbose,
-                           args.curve_secret_key, args.curve_client_keys),
+                           args.curve_secret_key, self.client_keys_dir),
                 self._worker_configs(), self.logger, self._http_config())
             self.supervisor.start()
             to_sink = context.socket(zmq.PUSH)
