@@ -42,6 +42,17 @@ class Server(ServerProcess):
         """Resident memory of the server's processes together, in MiB."""
         return self.memory()['rss'] / 2 ** 20
 
+    def rss_by_process_mb(self) -> dict[int, float]:
+        """Resident memory of each of the server's processes, in MiB, by pid."""
+        sizes = {}
+        for pid in self.pids():
+            try:
+                with open(f'/proc/{pid}/status') as status:
+                    sizes[pid] = next(int(line.split()[1]) for line in status if line.startswith('VmRSS:')) / 1024
+            except (OSError, StopIteration):
+                continue
+        return sizes
+
     @property
     def exited(self) -> bool:
         return not self.process.is_alive()

@@ -40,11 +40,19 @@ def client_loop(server: Server, seed: int, until: float, counts: dict, lock: thr
                 counts['messages'].append(repr(error))
 
 
+def report_memory(server: Server, elapsed: float) -> None:
+    """One line: the time, the server's resident memory, and each process's (to tell growth from a plateau)."""
+    sizes = server.rss_by_process_mb()
+    each = ', '.join(f'{pid}: {size:.0f}' for pid, size in sorted(sizes.items()))
+    print(f'{elapsed:6.0f} s  RSS {sum(sizes.values()):.0f} MiB  ({each})', flush=True)
+
+
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument('-seconds', type=float, default=600)
     parser.add_argument('-clients', type=int, default=6)
     parser.add_argument('-warmup', type=float, default=30, help='seconds of load before the first memory reading')
+    parser.add_argument('-report_every', type=float, default=60, help='seconds between two memory lines')
     parser.add_argument('-log', default='/tmp/bert-serving-soak.log')
     args = parser.parse_args()
 
@@ -59,6 +67,9 @@ def main() -> int:
             thread.start()
         time.sleep(args.warmup)
         rss_start = server.rss_mb()
+        while time.monotonic() < until:
+            time.sleep(min(args.report_every, max(0.0, until - time.monotonic())))
+            report_memory(server, time.monotonic() - started)
         for thread in threads:
             thread.join()
         rss_end = server.rss_mb()

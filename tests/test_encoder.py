@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
-from bert_serving.server.model.encoder import SentenceEncoder
+from bert_serving.server.model.encoder import SentenceEncoder, padded_row_count
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
 
@@ -35,6 +35,15 @@ def test_sentence_vectors_and_tokens(tiny_model_dirs, tiny_graphs):
     # a row does not depend on its neighbours
     alone, _ = encoder.encode(TEXTS[1:2])
     np.testing.assert_allclose(alone[0], vectors[1], atol=1e-5)
+
+
+def test_chunks_run_at_a_few_row_counts_and_padding_rows_change_nothing(tiny_model_dirs, tiny_graphs):
+    assert [padded_row_count(n) for n in (1, 2, 3, 5, 8, 9, 16, 17, 63, 64)] == [1, 2, 4, 8, 8, 16, 16, 24, 64, 64]
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    texts = [f'{TEXTS[i % len(TEXTS)]} {i}' for i in range(75)]  # chunks of 64 and 11 rows, the last run as 16
+    vectors, _ = encoder.encode(texts)
+    alone = np.concatenate([encoder.encode([text])[0] for text in texts])
+    np.testing.assert_allclose(vectors, alone, atol=1e-5)
 
 
 @pytest.mark.parametrize('max_seq_len,fixed,width',

@@ -2,7 +2,8 @@
 
 A call's rows are sorted by length and run in chunks of ``CHUNK_ROWS``, each at the
 length of its own longest sentence (rounded up to ``LENGTH_STEP``), so one long
-sentence does not pad every row.
+sentence does not pad every row. A chunk's row count is rounded up too (see
+``padded_row_count``), so a long-running server meets a few dozen input shapes, not thousands.
 """
 from __future__ import annotations
 
@@ -14,9 +15,18 @@ from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
 
 CHUNK_ROWS = 64
-# Chunk lengths are rounded up to a multiple of this, so a server sees a few input shapes
-# rather than every length: XLA compiles once per shape, and oneDNN caches per shape.
+# Chunk lengths are rounded up to a multiple of this, and chunk row counts to a multiple of
+# ROW_STEP (to a power of two below it), so a server sees a few input shapes rather than
+# every length and row count: XLA compiles once per shape, and oneDNN caches per shape.
 LENGTH_STEP = 8
+ROW_STEP = 8
+
+
+def padded_row_count(rows: int) -> int:
+    """The number of rows a chunk of ``rows`` rows runs with: 1, 2, 4, 8, then multiples of ROW_STEP."""
+    if rows <= ROW_STEP:
+        return 1 << (rows - 1).bit_length()
+    return -(-rows // ROW_STEP) * ROW_STEP
 
 
 class SentenceEncoder:
@@ -50,8 +60,9 @@ class SentenceEncoder:
         for start in range(0, len(order), CHUNK_ROWS):
             rows = order[start:start + CHUNK_ROWS]
             width = min(-(-int(lengths[rows].max()) // LENGTH_STEP) * LENGTH_STEP, features.input_ids.shape[1])
-            vectors = self.runner.run(features.input_ids[rows, :width], features.input_mask[rows, :width],
-                                      features.input_type_ids[rows, :width])
+            padded = np.resize(rows, padded_row_count(len(rows)))  # extra rows repeat real ones, then are dropped
+            vectors = self.runner.run(features.input_ids[padded, :width], features.input_mask[padded, :width],
+                                      features.input_type_ids[padded, :width])[:len(rows)]
             if output is None:
                 output = self._allocate(len(order), vectors.shape[-1], features.input_ids.shape[1])
             if self.token_level:
