@@ -3,7 +3,7 @@
 A call's rows are sorted by length and run in chunks of ``CHUNK_ROWS``, each at the
 length of its own longest sentence (rounded up to ``LENGTH_STEP``), so one long
 sentence does not pad every row. A chunk's row count is rounded up too (see
-``padded_row_count``), so a long-running server meets a few dozen input shapes, not thousands.
+``padded_row_count``), so a long-running server meets far fewer input shapes.
 """
 from __future__ import annotations
 
@@ -15,17 +15,20 @@ from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
 
 CHUNK_ROWS = 64
-# Chunk lengths are rounded up to a multiple of this, and chunk row counts to a multiple of
-# ROW_STEP (to a power of two below it), so a server sees a few input shapes rather than
-# every length and row count: XLA compiles once per shape, and oneDNN caches per shape.
+# Chunk lengths are rounded up to a multiple of this, and chunk row counts above EXACT_ROWS
+# to a multiple of ROW_STEP, so a server sees a few dozen input shapes rather than every
+# length and row count: XLA compiles once per shape, and oneDNN caches per shape. Small
+# chunks keep their row count: they are the batches built from many one-sentence requests,
+# where padding would cost the most.
 LENGTH_STEP = 8
+EXACT_ROWS = 16
 ROW_STEP = 8
 
 
 def padded_row_count(rows: int) -> int:
-    """The number of rows a chunk of ``rows`` rows runs with: 1, 2, 4, 8, then multiples of ROW_STEP."""
-    if rows <= ROW_STEP:
-        return 1 << (rows - 1).bit_length()
+    """The number of rows a chunk of ``rows`` rows runs with: itself up to EXACT_ROWS, then a multiple of ROW_STEP."""
+    if rows <= EXACT_ROWS:
+        return rows
     return -(-rows // ROW_STEP) * ROW_STEP
 
 
