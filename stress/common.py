@@ -44,14 +44,7 @@ class Server(ServerProcess):
 
     def rss_by_process_mb(self) -> dict[int, float]:
         """Resident memory of each of the server's processes, in MiB, by pid."""
-        sizes = {}
-        for pid in self.pids():
-            try:
-                with open(f'/proc/{pid}/status') as status:
-                    sizes[pid] = next(int(line.split()[1]) for line in status if line.startswith('VmRSS:')) / 1024
-            except (OSError, StopIteration):
-                continue
-        return sizes
+        return {pid: size['rss'] / 2 ** 20 for pid, size in self.memory_by_process().items()}
 
     @property
     def exited(self) -> bool:

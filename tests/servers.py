@@ -59,9 +59,7 @@ class ServerProcess:
 
     def wait_for_no_processes(self, timeout: float = 5) -> list[int]:
         """Wait until every process of the server's session has exited; returns those still there."""
-        deadline = time.monotonic() + timeout
-        while self.child_pids() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not self.child_pids(), timeout)
         return self.child_pids()
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 15) -> int:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bert_serving.server.args import get_args_parser
 from bert_serving.server.http import HttpConfig
-from servers import ServerProcess, free_port
+from servers import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -384,20 +384,17 @@ def test_proxy_exits_when_its_parent_has_gone(logs):
                           f'-parent_pid $$ >"{logs}/orphan.log" 2>&1 & echo $!; exec sleep 60'],
         stdout=subprocess.PIPE, text=True)
     proxy_pid = int(parent.stdout.readline())
-    deadline = time.monotonic() + 30
-    while not _answers(f'http://127.0.0.1:{port}/health'):
-        assert time.monotonic() < deadline, (Path(logs) / 'orphan.log').read_text()
-        time.sleep(0.2)
+    assert wait_until(lambda: answers(f'http://127.0.0.1:{port}/health'), timeout=30), \
+        (Path(logs) / 'orphan.log').read_text()
     parent.kill()
     parent.wait()
-    deadline = time.monotonic() + 10
-    while Path(f'/proc/{proxy_pid}').exists() and _state(proxy_pid) != 'Z':
-        assert time.monotonic() < deadline, 'the proxy outlived its parent'
-        time.sleep(0.2)
-    assert not _answers(f'http://127.0.0.1:{port}/health')
+    assert wait_until(lambda: not Path(f'/proc/{proxy_pid}').exists() or _state(proxy_pid) == 'Z', timeout=10), \
+        'the proxy outlived its parent'
+    assert not answers(f'http://127.0.0.1:{port}/health')
 
 
-def _answers(url) -> bool:
+def answers(url) -> bool:
+    """True when ``url`` answers 200; False for any other status or no answer."""
     try:
         return call(url, timeout=2).status == 200
     except OSError:
@@ -416,13 +413,7 @@ def test_http_port_option_starts_the_proxy_with_the_server(tiny_model_dirs, logs
     with ServerProcess(tiny_model_dirs['hf'], '-http_port', http_port, '-http_auth_token', TOKEN,
                        log_dir=logs) as running:
         url = f'http://127.0.0.1:{http_port}'
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if call(url + '/ready').status == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
+        wait_until(lambda: answers(url + '/ready'), timeout=30)
         assert call(url + '/encode', {'id': 1, 'texts': ['hi']}).status == 401
         reply = call(url + '/encode', {'id': 1, 'texts': ['hello world']},
                      headers={'Authorization': f'Bearer {TOKEN}'})

@@ -4,7 +4,6 @@ import os
 import re
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -139,19 +138,17 @@ def test_a_client_that_leaves_mid_request_leaves_nothing_behind(tiny_model_dirs,
         leaving = [server.client() for _ in range(3)]
         for client in leaving:
             client.encode([f'abandoned {i}' for i in range(2000)], blocking=False)
-        deadline = time.monotonic() + 30  # the requests have reached the server...
-        while observer.server_status['statistic']['num_data_request'] < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # the requests have reached the server...
+        wait_until(lambda: observer.server_status['statistic']['num_data_request'] >= 3, timeout=30)
         for client in leaving:  # ...and their clients go away while they run
             client.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def drained():
             statistic = observer.server_status['statistic']
-            if statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0:
-                break
-            time.sleep(0.5)
-        assert statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0
-        assert statistic['num_published_result'] >= 3
+            return statistic['num_pending_job'] == 0 and statistic['num_queued_row'] == 0
+
+        assert wait_until(drained)
+        assert observer.server_status['statistic']['num_published_result'] >= 3
         assert observer.encode(['still fine']).shape == (1, 32)
 
 

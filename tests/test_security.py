@@ -9,7 +9,7 @@ import pytest
 
 from bert_serving.client import BertClient
 from servers import BIN, ServerProcess, free_port, wait_until
-from test_http import call
+from test_http import answers, call
 
 pytestmark = pytest.mark.slow
 
@@ -61,19 +61,12 @@ def test_the_http_proxy_gets_in_with_a_key_of_its_own(tiny_model_dirs, keys, tmp
                        '-curve_client_keys', keys / 'clients', '-http_port', http_port, log_dir=tmp_path,
                        probe_keys=alice_keys) as server:
         url = f'http://127.0.0.1:{http_port}'
-        assert wait_until(lambda: _status(url + '/ready') == 200), server.log()
+        assert wait_until(lambda: answers(url + '/ready')), server.log()
         reply = call(url + '/encode', {'id': 7, 'texts': ['a secret sentence']})
         assert reply.status == 200
         with server.client(**alice_keys) as alice:
             np.testing.assert_allclose(reply.json()['result'], alice.encode(['a secret sentence']), atol=1e-6)
         assert not (keys / 'clients' / 'http-proxy.key').exists()  # the users' folder is left as it was
-
-
-def _status(url) -> int:
-    try:
-        return call(url).status
-    except OSError:
-        return 0
 
 
 def _listen_once(client):

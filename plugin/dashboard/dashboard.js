@@ -142,35 +142,29 @@
     $('state').textContent = text;
   }
 
-  function fillTable(id, entries) {
-    const body = $(id).querySelector('tbody');
-    body.replaceChildren(...entries.map(([key, value]) => {
+  /** Replace the body of table ``id`` with one row per list of cell texts. */
+  function fillRows(id, rows) {
+    $(id).querySelector('tbody').replaceChildren(...rows.map((texts) => {
       const row = document.createElement('tr');
-      const shown = typeof value === 'number' ? format(value, 3)
-        : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
-      for (const text of [key, shown]) {
-        const cell = document.createElement('td');
-        cell.textContent = text;
-        row.appendChild(cell);
-      }
-      return row;
-    }));
-  }
-
-  /** One row per worker process: its id, pid, whether its model is loaded, and the work it was given. */
-  function fillWorkers(workers) {
-    const body = $('worker-table').querySelector('tbody');
-    body.replaceChildren(...workers.map((worker) => {
-      const row = document.createElement('tr');
-      const cells = [worker.id, worker.pid ?? '–', worker.ready ? 'ready' : 'starting',
-        worker.in_flight, format(worker.forward_passes), format(worker.rows)];
-      for (const text of cells) {
+      for (const text of texts) {
         const cell = document.createElement('td');
         cell.textContent = String(text);
         row.appendChild(cell);
       }
       return row;
     }));
+  }
+
+  /** A key/value table: numbers formatted, objects as JSON. */
+  function fillTable(id, entries) {
+    fillRows(id, entries.map(([key, value]) => [key, typeof value === 'number' ? format(value, 3)
+      : typeof value === 'object' && value !== null ? JSON.stringify(value) : value]));
+  }
+
+  /** One row per worker process: its id, pid, whether its model is loaded, and the work it was given. */
+  function fillWorkers(workers) {
+    fillRows('worker-table', workers.map((worker) => [worker.id, worker.pid ?? '–',
+      worker.ready ? 'ready' : 'starting', worker.in_flight, format(worker.forward_passes), format(worker.rows)]));
   }
 
   function render(status, now, rate) {

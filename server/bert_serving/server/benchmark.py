@@ -116,20 +116,24 @@ class ServerProcess:
         """Every process of the server: the one started here and all its descendants (one session)."""
         return session_pids(self.process.pid)
 
-    def memory(self) -> dict:
-        """Resident memory of all the server's processes, in bytes: ``rss`` (shared pages counted in each
-        process) and ``pss`` (shared pages divided among the processes sharing them)."""
-        total = {'rss': 0, 'pss': 0, 'processes': 0}
+    def memory_by_process(self) -> dict[int, dict]:
+        """Resident memory of each of the server's processes, in bytes, by pid: ``rss`` (shared pages counted
+        in each process) and ``pss`` (shared pages divided among the processes sharing them)."""
+        sizes = {}
         for pid in self.pids():
             try:
                 lines = Path(f'/proc/{pid}/smaps_rollup').read_text().splitlines()
             except OSError:
                 continue
             fields = dict(line.split(':', 1) for line in lines[1:])
-            total['rss'] += int(fields['Rss'].split()[0]) * 1024
-            total['pss'] += int(fields['Pss'].split()[0]) * 1024
-            total['processes'] += 1
-        return total
+            sizes[pid] = {key: int(fields[name].split()[0]) * 1024 for key, name in (('rss', 'Rss'), ('pss', 'Pss'))}
+        return sizes
+
+    def memory(self) -> dict:
+        """Resident memory of all the server's processes together, in bytes (``rss``, ``pss``), and their number."""
+        sizes = self.memory_by_process().values()
+        return {'rss': sum(size['rss'] for size in sizes), 'pss': sum(size['pss'] for size in sizes),
+                'processes': len(sizes)}
 
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM (the server drains and stops its children); SIGKILL the whole session if that hangs."""

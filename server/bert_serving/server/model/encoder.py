@@ -25,11 +25,13 @@ EXACT_ROWS = 16
 ROW_STEP = 8
 
 
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
 def padded_row_count(rows: int) -> int:
     """The number of rows a chunk of ``rows`` rows runs with: itself up to EXACT_ROWS, then a multiple of ROW_STEP."""
-    if rows <= EXACT_ROWS:
-        return rows
-    return -(-rows // ROW_STEP) * ROW_STEP
+    return rows if rows <= EXACT_ROWS else _round_up(rows, ROW_STEP)
 
 
 class SentenceEncoder:
@@ -62,7 +64,7 @@ class SentenceEncoder:
         output = None
         for start in range(0, len(order), CHUNK_ROWS):
             rows = order[start:start + CHUNK_ROWS]
-            width = min(-(-int(lengths[rows].max()) // LENGTH_STEP) * LENGTH_STEP, features.input_ids.shape[1])
+            width = min(_round_up(int(lengths[rows].max()), LENGTH_STEP), features.input_ids.shape[1])
             padded = np.resize(rows, padded_row_count(len(rows)))  # extra rows repeat real ones, then are dropped
             vectors = self.runner.run(features.input_ids[padded, :width], features.input_mask[padded, :width],
                                       features.input_type_ids[padded, :width])[:len(rows)]
