@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GOLDEN_SENTENCES = Path(__file__).resolve().parents[2] / 'shared' / 'golden' / 'dev_sentences.txt'
+GOLDEN_SENTENCES = Path(__file__).resolve().parents[1] / 'tests' / 'data' / 'golden' / 'dev_sentences.txt'
 
 
 def parse_args(argv=None):

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('-vocab', required=True, help='vocab.txt of the model')
     parser.add_argument('-sentences_file', required=True, help='JSON list of natural sentences to time')
-    parser.add_argument('-golden', default=str(REPO.parent / 'shared' / 'golden' / 'dev_sentences.txt'))
+    parser.add_argument('-golden', default=str(REPO / 'tests' / 'data' / 'golden' / 'dev_sentences.txt'))
     parser.add_argument('-test_file', default=str(REPO / 'tests' / 'test_tokenization.py'))
     parser.add_argument('-repeat', type=int, default=3)
     args = parser.parse_args(argv)

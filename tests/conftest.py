@@ -10,7 +10,7 @@ import pytest
 from bert_serving.server.model.checkpoint import random_weights, write_google_model, write_hf_model
 from bert_serving.server.model.config import BertConfig
 
-GOLDEN = Path(__file__).resolve().parents[2] / 'shared' / 'golden' / 'minilm_dev_seq25.npz'
+GOLDEN = Path(__file__).resolve().parent / 'data' / 'golden' / 'minilm_dev_seq25.npz'
 
 TINY_WORDS = ('the quick brown fox jumps over lazy dog hello world first do it then right better good day '
               'sentence encoding maps text to vectors with bert served over sockets number for fault test '
@@ -86,5 +86,5 @@ def minilm_graph(minilm_dir, minilm_google_dir, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def golden():
-    assert GOLDEN.exists(), f'golden vectors missing: {GOLDEN} (shared/ must sit beside the repository)'
+    assert GOLDEN.exists(), f'golden vectors missing: {GOLDEN} (see tests/data/README.md)'
     return np.load(GOLDEN, allow_pickle=True)

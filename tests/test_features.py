@@ -10,7 +10,7 @@ import pytest
 from bert_serving.server.model.features import FeatureBuilder, Features
 from bert_serving.server.model.tokenization import FullTokenizer
 
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / 'shared' / 'golden'
+GOLDEN_DIR = Path(__file__).resolve().parent / 'data' / 'golden'
 GOLDEN_FILE = GOLDEN_DIR / 'minilm_dev_seq25.npz'
 
 # ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 a=4 b=5 ... h=11 |=12 ##x=13
