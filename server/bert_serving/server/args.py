@@ -141,7 +141,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     _add_model_options(parser)
     _add_serving_options(parser)
     _add_security_options(parser)
-    parser.add_argument('-verbose', action='store_true', default=False, help='debug logging')
+    parser.add_argument('-verbose', action='store_true', default=False, help="debug logging, and TensorFlow's native start-up lines")
     parser.add_argument('-version', action='version', version='%(prog)s ' + __version__)
     return parser
 

@@ -103,8 +103,8 @@ class BertServer(threading.Thread):
         super().__init__(name='bert-ventilator', daemon=True)
         self.args = args
         self.logger = set_logger('VENTILATOR', args.verbose)
-        if not args.verbose:
-            os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # children inherit it; keeps the log readable
+        # children inherit it: TensorFlow's native start-up lines only with -verbose (see model/tensorflow_quiet)
+        os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '0' if args.verbose else '2')
         self.model_files, self.bert_config = check_model(args)
         self.curve = curve_enabled(args)
         vocab = load_vocab(self.model_files.vocab_path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+from .tensorflow_quiet import tf
 
 from .config import BertConfig
 

@@ -168,7 +168,7 @@ def _check_shape(path, name, array_shape, expected):
 
 
 def _read_checkpoint(prefix, shapes, required):
-    import tensorflow as tf
+    from .tensorflow_quiet import tf
     out = {}
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -223,7 +223,7 @@ def _check_weights(config, weights):
 
 def write_google_model(out_dir, config: BertConfig, weights, vocab_tokens: list[str]) -> None:
     """Write bert_config.json, vocab.txt and bert_model.ckpt.{index,data-00000-of-00001} with Google's names."""
-    import tensorflow as tf
+    from .tensorflow_quiet import tf
     _check_weights(config, weights)
     os.makedirs(out_dir, exist_ok=True)
     # Google's file also lists dropout and init settings; tools that read it expect them.

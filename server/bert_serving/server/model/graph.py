@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
+from .tensorflow_quiet import tf
 
 from .bert import BertModel
 from .checkpoint import ModelFiles, load_config, load_weights

@@ -1,7 +1,7 @@
 """The pooling head: token vectors of the chosen encoder layers -> one float32 vector per sentence (SPEC 4)."""
 from __future__ import annotations
 
-import tensorflow as tf
+from .tensorflow_quiet import tf
 
 from .strategy import PoolingStrategy
 
