@@ -91,7 +91,7 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
                          help='port that publishes results to clients')
     serving.add_argument('-http_port', type=int, default=None,
                          help='port of the HTTP proxy (needs bert-serving-server[http])')
-    serving.add_argument('-http_max_connect', type=positive_int, default=10,
+    serving.add_argument('-http_max_connect', type=positive_int, default=32,
                          help='clients the HTTP proxy keeps open to the server')
     serving.add_argument('-cors', type=str, default='*',
                          help='Access-Control-Allow-Origin of the HTTP proxy (one origin, or several comma-separated)')

@@ -29,6 +29,7 @@ try:
     import flask_compress  # noqa: F401
     import flask_cors  # noqa: F401
     import numpy  # noqa: F401
+    import orjson  # noqa: F401
     import prometheus_client  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError(f'the HTTP proxy needs Flask and its friends ({error}); '

@@ -27,7 +27,7 @@ def embeddings():
     if encoding_format == 'base64':
         rows = [base64.b64encode(row.astype('<f4').tobytes()).decode('ascii') for row in vectors]
     else:
-        rows = vectors.tolist()
+        rows = list(vectors)  # each row is written by the JSON provider from its float32 buffer
     return jsonify(object='list', model=model,
                    data=[{'object': 'embedding', 'index': i, 'embedding': row} for i, row in enumerate(rows)],
                    usage={'prompt_tokens': num_tokens, 'total_tokens': num_tokens})

@@ -22,7 +22,7 @@ def encode_texts():
     if not isinstance(is_tokenized, bool):
         raise ApiError(400, f'"is_tokenized" must be true or false, got {is_tokenized!r}', 'bad_request')
     embeddings, _ = proxy.encode(body['texts'], is_tokenized)
-    return jsonify(id=request_id, result=embeddings.tolist(), status=200)
+    return jsonify(id=request_id, result=embeddings, status=200)
 
 
 @blueprint.get('/status/server')
