@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
+from bert_serving.server.model.chunking import cut_chunks, default_max_batch_tokens
 from bert_serving.server.model.encoder import SentenceEncoder, padded_row_count
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
@@ -40,10 +41,33 @@ def test_sentence_vectors_and_tokens(tiny_model_dirs, tiny_graphs):
 def test_chunks_run_at_a_few_row_counts_and_padding_rows_change_nothing(tiny_model_dirs, tiny_graphs):
     assert [padded_row_count(n) for n in (1, 3, 9, 16, 17, 24, 25, 63, 64)] == [1, 3, 9, 16, 24, 24, 32, 64, 64]
     encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
-    texts = [f'{TEXTS[i % len(TEXTS)]} {i}' for i in range(85)]  # chunks of 64 and 21 rows, the last run as 24
+    encoder.max_batch_tokens = 64 * 16  # chunks of 64 and 21 rows (all 16 wide), the last run as 24
+    texts = [f'{TEXTS[i % len(TEXTS)]} {i}' for i in range(85)]
     vectors, _ = encoder.encode(texts)
     alone = np.concatenate([encoder.encode([text])[0] for text in texts])
     np.testing.assert_allclose(vectors, alone, atol=1e-5)
+
+
+def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():
+    lengths = np.array([5] * 300 + [20] * 50 + [60] * 10 + [500])  # sorted, as the encoder passes them
+    chunks = cut_chunks(lengths, max_width=512, max_batch_tokens=1024)
+    assert [(c.stop - c.start, c.rows, c.width) for c in chunks] == [
+        (128, 128, 8), (128, 128, 8), (44, 48, 8),  # 45 rows of 24 would be 48 x 24 > 1024
+        (40, 40, 24), (16, 16, 64), (4, 4, 64),     # the last 10 of length 20 run with 6 of length 60
+        (1, 1, 504)]                                # longer than the budget: alone
+    assert [c.start for c in chunks[1:]] == [c.stop for c in chunks[:-1]] and chunks[-1].stop == len(lengths)
+    assert all(c.rows * c.width <= 1024 for c in chunks[:-1])
+    assert cut_chunks(np.array([3]), 25, 1024) == [(0, 1, 1, 8)] and cut_chunks(np.array([30]), 25, 1024)[0].width == 25
+    assert (default_max_batch_tokens('/CPU:0'), default_max_batch_tokens('/GPU:0')) == (1024, 16384)
+
+
+@pytest.mark.parametrize('strategy', [S.REDUCE_MEAN, S.NONE])
+def test_small_token_budgets_change_no_result(strategy, tiny_model_dirs, tiny_graphs):
+    texts = [' '.join(['word'] * (i % 40 + 1)) + f' {i}' for i in range(70)]  # lengths 4 to 43
+    unchunked, _ = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=100_000).encode(texts)
+    for budget in (1, 64, 200):
+        vectors, _ = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=budget).encode(texts)
+        np.testing.assert_allclose(vectors, unchunked, atol=1e-5)
 
 
 @pytest.mark.parametrize('max_seq_len,fixed,width',

@@ -105,6 +105,9 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
                          help='number of worker processes (one device each)')
     serving.add_argument('-max_batch_size', type=positive_int, default=256,
                          help='most sentences in one forward pass; larger requests are split')
+    serving.add_argument('-max_batch_tokens', type=positive_int, default=None,
+                         help='most rows x tokens in one forward pass: a batch runs as chunks of sentences '
+                              'of like length within it (default: 1024 on the CPU, 16384 on a GPU)')
     serving.add_argument('-priority_batch_size', type=int, default=16,
                          help='requests of at most this many sentences jump the queue')
     serving.add_argument('-max_queued_rows', type=positive_int, default=500_000,

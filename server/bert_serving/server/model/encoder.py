@@ -1,49 +1,35 @@
 """In-process encoding: sentences -> features -> frozen graph -> float32 vectors.
 
-A call's rows are sorted by length and run in chunks of ``CHUNK_ROWS``, each at the
-length of its own longest sentence (rounded up to ``LENGTH_STEP``), so one long
-sentence does not pad every row. A chunk's row count is rounded up too (see
-``padded_row_count``), so a long-running server meets far fewer input shapes.
+A call's rows are sorted by length and cut into chunks of at most ``max_batch_tokens`` rows x length
+(see ``chunking``), each run at the length of its own longest sentence, so one long sentence does not
+pad every row and short sentences run in large chunks.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .chunking import cut_chunks, default_max_batch_tokens, padded_row_count  # noqa: F401 (padded_row_count: re-exported)
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
 
-CHUNK_ROWS = 64
-# Chunk lengths are rounded up to a multiple of this, and chunk row counts above EXACT_ROWS
-# to a multiple of ROW_STEP, so a server sees a few dozen input shapes rather than every
-# length and row count: XLA compiles once per shape, and oneDNN caches per shape. Small
-# chunks keep their row count: they are the batches built from many one-sentence requests,
-# where padding would cost the most.
-LENGTH_STEP = 8
-EXACT_ROWS = 16
-ROW_STEP = 8
-
-
-def _round_up(value: int, step: int) -> int:
-    return -(-value // step) * step
-
-
-def padded_row_count(rows: int) -> int:
-    """The number of rows a chunk of ``rows`` rows runs with: itself up to EXACT_ROWS, then a multiple of ROW_STEP."""
-    return rows if rows <= EXACT_ROWS else _round_up(rows, ROW_STEP)
-
 
 class SentenceEncoder:
-    """Tokenize and encode sentences with a written graph on one device (used by workers and benchmarks)."""
+    """Tokenize and encode sentences with a written graph on one device (used by workers and benchmarks).
+
+    ``max_batch_tokens`` bounds rows x length of one forward pass (None: the device's default, see
+    ``chunking.default_max_batch_tokens``).
+    """
 
     def __init__(self, graph_path, vocab_path, max_seq_len: int | None, do_lower_case=True, add_special_tokens=True,
                  pooling_strategy=PoolingStrategy.REDUCE_MEAN, model_max_len=512, fixed_embed_length=False,
-                 device='/CPU:0', xla=False):
+                 device='/CPU:0', xla=False, max_batch_tokens: int | None = None):
         self.features = FeatureBuilder(FullTokenizer(vocab_path, do_lower_case), max_seq_len,
                                        model_max_len=model_max_len, add_special_tokens=add_special_tokens)
         self.runner = FrozenGraphRunner(graph_path, device=device, xla=xla)
         self.token_level = pooling_strategy is PoolingStrategy.NONE
+        self.max_batch_tokens = max_batch_tokens or default_max_batch_tokens(device)
         # Length of token-level results; None = the longest sentence of each call.
         if max_seq_len is not None:
             self.output_len = max_seq_len
@@ -62,10 +48,10 @@ class SentenceEncoder:
         lengths = features.input_mask.sum(axis=1)
         order = np.argsort(lengths, kind='stable')
         output = None
-        for start in range(0, len(order), CHUNK_ROWS):
-            rows = order[start:start + CHUNK_ROWS]
-            width = min(_round_up(int(lengths[rows].max()), LENGTH_STEP), features.input_ids.shape[1])
-            padded = np.resize(rows, padded_row_count(len(rows)))  # extra rows repeat real ones, then are dropped
+        for chunk in cut_chunks(lengths[order], features.input_ids.shape[1], self.max_batch_tokens):
+            rows = order[chunk.start:chunk.stop]
+            padded = np.resize(rows, chunk.rows)  # extra rows repeat real ones, then are dropped
+            width = chunk.width
             vectors = self.runner.run(features.input_ids[padded, :width], features.input_mask[padded, :width],
                                       features.input_type_ids[padded, :width])[:len(rows)]
             if output is None:
