@@ -1,6 +1,7 @@
 """What the benchmark scripts share: natural sentences, servers, in-process encoders, timing, the report table."""
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import statistics
@@ -70,6 +71,33 @@ def in_process_encoder(graph_path, model_dir, max_seq_len: int):
     files = locate_model(model_dir)
     return SentenceEncoder(graph_path, files.vocab_path, max_seq_len,
                            model_max_len=load_config(files).max_position_embeddings)
+
+
+class HttpEncoder:
+    """``encode(texts)`` through the HTTP proxy on one keep-alive connection: POST /encode or /v1/embeddings,
+    the answer parsed with the standard json module (what a plain Python client does) into float32 rows."""
+
+    def __init__(self, port: int, path: str):
+        self.path = path
+        self.connection = http.client.HTTPConnection('127.0.0.1', port, timeout=600)
+
+    def encode(self, texts: list[str]):
+        import numpy as np
+
+        body = {'texts': texts} if self.path == '/encode' else {'input': texts}
+        self.connection.request('POST', self.path, json.dumps(body), {'Content-Type': 'application/json'})
+        response = self.connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f'POST {self.path} answered {response.status}: {answer}')
+        rows = answer['result'] if self.path == '/encode' else [item['embedding'] for item in answer['data']]
+        return np.array(rows, dtype=np.float32)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.connection.close()
 
 
 def best_seconds(functions, repeat: int) -> list[float]:

@@ -1,11 +1,12 @@
-"""The ratios of issue 7 measured in one run and printed side by side with their goals.
+"""The ratios of issues 7 and 13 measured in one run and printed side by side with their goals.
 
-    python benchmarks/ratios.py -model_dir models/minilm              # 1-6 and the tokenizer
+    python benchmarks/ratios.py -model_dir models/minilm              # 1-10 and the tokenizer
     python benchmarks/ratios.py overhead latency -model_dir models/minilm
     python benchmarks/ratios.py gpu -model_dir models/minilm          # BERT-Base, random weights, on GPU 0
 
 Every timing is the best of -repeat runs (the least disturbed one on a shared machine). Ratios 1, 2, 4,
 5 and 6 share one server with one worker; the in-process side runs the same frozen graph in this process.
+Ratios 7 and 8 (HTTP vs ZeroMQ) share another one with its HTTP proxy.
 """
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from common import (BENCH_PYTHON, BENCH_SETUP, Row, ScriptSession, best_seconds, build_graph, in_process_encoder,
-                    latencies_ms, load_average, natural_sentences, percentile, print_report, run_json, start_server,
-                    take)
+from common import (BENCH_PYTHON, BENCH_SETUP, HttpEncoder, Row, ScriptSession, best_seconds, build_graph,
+                    in_process_encoder, latencies_ms, load_average, natural_sentences, percentile, print_report,
+                    run_json, start_server, take)
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TensorFlow loads: keep the report readable
 MIB = 1 << 20
@@ -61,6 +62,13 @@ class Bench:
     def server(self):
         return start_server(self.args.model_dir, '-max_seq_len', self.args.max_seq_len)
 
+    @cached_property
+    def http_server(self):
+        """A server like ``server`` with its HTTP proxy on a free port."""
+        from bert_serving.server.benchmark import free_port
+
+        return start_server(self.args.model_dir, '-max_seq_len', self.args.max_seq_len, '-http_port', free_port())
+
     def service_pass(self) -> None:
         """BertClient.encode over all the sentences in client batches; keeps the vectors."""
         if self._client is None:
@@ -82,8 +90,9 @@ class Bench:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-        if 'server' in self.__dict__:
-            self.server.stop()
+        for name in ('server', 'http_server'):
+            if name in self.__dict__:
+                getattr(self, name).stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -218,6 +227,121 @@ def memory(bench: Bench) -> Row:
                'report', None)
 
 
+HTTP_PATHS = ('/encode', '/v1/embeddings')
+
+
+def _http_vs_zeromq(bench: Bench, requests, label: str, goal: float) -> list[Row]:
+    """Each HTTP path vs BertClient on the same server, with the same requests, measured in turn."""
+    from bert_serving.server.benchmark import measure_throughput
+
+    server = bench.http_server
+    sides = [None] + [lambda path=path: HttpEncoder(server.args.http_port, path) for path in HTTP_PATHS]
+    best = [0.0] * len(sides)
+    for _ in range(bench.args.repeat):
+        for index, connect in enumerate(sides):
+            best[index] = max(best[index], measure_throughput(server, requests, connect).sentences_per_s)
+    rows = []
+    for path, speed in zip(HTTP_PATHS, best[1:]):
+        ratio = speed / best[0]
+        rows.append(Row(f'{label}: POST {path} vs BertClient, same server', f'{speed:.0f} sentences/s',
+                        f'{best[0]:.0f} sentences/s', f'{ratio:.2f}', f'>= {goal}', ratio >= goal))
+    return rows
+
+
+def http_small_clients(bench: Bench) -> list[Row]:
+    """7: the clients of ratio 2 (one sentence per request) over HTTP vs over ZeroMQ."""
+    args = bench.args
+    sentences = bench.sentences[:args.small_sentences]
+    one_each = [[[s] for s in sentences[i::args.small_clients]] for i in range(args.small_clients)]
+    return _http_vs_zeromq(bench, one_each, f'7 HTTP, {args.small_clients} clients x 1 sentence per request', 0.8)
+
+
+def http_big_requests(bench: Bench) -> list[Row]:
+    """8: clients of big requests over HTTP vs over ZeroMQ."""
+    args = bench.args
+    big = [chunks(take(bench.natural[i::args.big_clients], args.batch * (args.big_requests + 1)), args.batch)
+           for i in range(args.big_clients)]
+    return _http_vs_zeromq(bench, big, f'8 HTTP, {args.big_clients} clients x {args.batch} sentences per request', 0.9)
+
+
+def token_budget(bench: Bench) -> Row:
+    """9: natural text at max_seq_len 128 vs 25 in-process, chunks cut by the token budget; 128 vs unchunked."""
+    from bert_serving.server.model.chunking import cut_chunks
+
+    args = bench.args
+    natural = [s for s in bench.natural if len(s.split()) <= args.budget_words][:args.natural_sentences]
+    batches = chunks(natural, args.batch)
+    long, short = (in_process_encoder(bench.graph, args.model_dir, cap) for cap in (args.natural_max_seq_len, 25))
+    unchunked = in_process_encoder(bench.graph, args.model_dir, args.natural_max_seq_len)
+    unchunked.max_batch_tokens = args.batch * args.natural_max_seq_len
+    difference = max(float(np.abs(long.encode(b)[0] - unchunked.encode(b)[0]).max()) for b in batches)
+    short.encode(batches[0])
+    long_s, short_s = best_seconds([lambda: [long.encode(b) for b in batches],
+                                    lambda: [short.encode(b) for b in batches]], args.repeat)
+    lengths = np.array([len(t) for t in long.features.tokenize(natural)])
+    shapes = {(c.rows, c.width) for b in batches for c in cut_chunks(
+        np.sort(np.array([len(t) for t in long.features.tokenize(b)])), args.natural_max_seq_len,
+        long.max_batch_tokens)}
+    work = np.minimum(lengths, 25).sum() / lengths.sum()
+    ratio = short_s / long_s
+    n = len(natural)
+    return Row(f'9 token budget: {n} natural sentences of <= {args.budget_words} words ({lengths.mean():.1f} tokens '
+               f'on average, {(lengths > 25).sum()} over 25), max_seq_len {args.natural_max_seq_len} vs 25, '
+               f'-max_batch_tokens {long.max_batch_tokens}, in-process', f'{n / long_s:.0f} sentences/s '
+               f'({len(shapes)} input shapes)', f'{n / short_s:.0f} sentences/s (tokens at 25 / at 128: {work:.2f})',
+               f'{ratio:.2f} (max difference to unchunked {difference:.1e})', '>= 0.83, equal within 1e-5',
+               ratio >= 0.83 and difference <= 1e-5)
+
+
+def useful_flops(tokens: list[list[str]], model_dir, layers: int) -> float:
+    """FLOPs of the encoder's matrix multiplications over the real tokens of each sentence, for ``layers``
+    layers: the Q, K, V and output projections and the feed-forward pair, plus Q.K and attention x V."""
+    from bert_serving.server.model.checkpoint import load_config, locate_model
+
+    config = load_config(locate_model(model_dir))
+    hidden, inner = config.hidden_size, config.intermediate_size
+    lengths = np.array([len(t) for t in tokens], dtype=np.float64)
+    per_layer = 2 * lengths * (4 * hidden * hidden + 2 * hidden * inner) + 4 * lengths ** 2 * hidden
+    return float(layers * per_layer.sum())
+
+
+def matmul_seconds(size: int):
+    """A function timing one float32 ``size x size`` matmul on the CPU, as TensorFlow runs it."""
+    from bert_serving.server.model.tensorflow_quiet import tf
+
+    with tf.device('/CPU:0'):
+        a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+        tf.matmul(a, b).numpy()
+    return lambda: tf.matmul(a, b).numpy()
+
+
+def hardware(bench: Bench) -> Row:
+    """10: useful GFLOP/s of big requests through the server at max_seq_len 25 vs this machine's matmul peak."""
+    from bert_serving.server.benchmark import measure_throughput
+    from bert_serving.server.model.checkpoint import load_config, locate_model
+
+    args = bench.args
+    batch = take(bench.natural, args.batch)
+    requests = [[batch] * (args.big_requests + 1)] * args.big_clients
+    layers = load_config(locate_model(args.model_dir)).num_hidden_layers - 1  # through layer -2, the pooled one
+    flops = useful_flops(bench.encoder.features.tokenize(batch), args.model_dir, layers)
+    matmul = matmul_seconds(args.matmul_size)
+    served, local = 0.0, 0.0
+    peak_s = float('inf')
+    for _ in range(args.repeat):
+        served = max(served, measure_throughput(bench.server, requests).sentences_per_s)
+        peak_s = min(peak_s, *best_seconds([matmul], 3))
+        local = max(local, args.batch / best_seconds([lambda: bench.encoder.encode(batch)], 1)[0])
+    peak = 2 * args.matmul_size ** 3 / peak_s / 1e9
+    gflops, local_gflops = (speed / args.batch * flops / 1e9 for speed in (served, local))
+    ratio = gflops / peak
+    return Row(f'10 distance to the hardware: {args.big_clients} clients x {args.batch} sentences, max_seq_len '
+               f'{args.max_seq_len}, useful FLOPs ({layers} layers, real tokens) per second vs a '
+               f'{args.matmul_size}x{args.matmul_size} float32 matmul', f'{gflops:.0f} GFLOP/s ({served:.0f} '
+               f'sentences/s; in-process {local_gflops:.0f} GFLOP/s)', f'matmul peak {peak:.0f} GFLOP/s',
+               f'{ratio:.2f}', '>= 0.75', ratio >= 0.75)
+
+
 def tokenizer(bench: Bench) -> Row:
     """Tokenizer speed on one core; HF tokenizers' speed and exactness when .venv-bench has it."""
     from bert_serving.server.model.checkpoint import locate_model
@@ -272,7 +396,8 @@ def gpu(args) -> list[Row]:
 
 
 RATIOS = {'overhead': overhead, 'small_clients': small_clients, 'natural': natural_text,
-          'torch': torch_alternative, 'latency': latency, 'memory': memory, 'tokenizer': tokenizer}
+          'torch': torch_alternative, 'latency': latency, 'memory': memory, 'http_small': http_small_clients,
+          'http_big': http_big_requests, 'budget': token_budget, 'hardware': hardware, 'tokenizer': tokenizer}
 
 
 def parse_args(argv=None):
@@ -291,6 +416,11 @@ def parse_args(argv=None):
     parser.add_argument('-natural_max_seq_len', type=int, default=128)
     parser.add_argument('-latency_requests', type=int, default=200)
     parser.add_argument('-memory_workers', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('-big_clients', type=int, default=4, help='clients of ratios 8 and 10, -batch sentences each')
+    parser.add_argument('-big_requests', type=int, default=3, help='timed requests per client of ratios 8 and 10')
+    parser.add_argument('-budget_words', type=int, default=25,
+                        help='ratio 9 takes the natural sentences of at most this many words')
+    parser.add_argument('-matmul_size', type=int, default=2048, help='n of the n x n float32 matmul of ratio 10')
     parser.add_argument('-output_json', default=None, help='also write the rows as JSON')
     gpu_options = parser.add_argument_group('gpu')
     gpu_options.add_argument('-size', choices=('base', 'tiny'), default='base', help='tiny: a quick check of the code')
@@ -320,8 +450,10 @@ def main(argv=None) -> int:
         try:
             rows = []
             for name in args.which:
-                rows.append(RATIOS[name](bench))
-                print(f'{rows[-1].name}: {rows[-1].ours} / {rows[-1].baseline}', file=sys.stderr, flush=True)
+                measured = RATIOS[name](bench)
+                for row in measured if isinstance(measured, list) else [measured]:
+                    rows.append(row)
+                    print(f'{row.name}: {row.ours} / {row.baseline}', file=sys.stderr, flush=True)
         finally:
             bench.close()
     load = f'{load_before} before, {load_average()} after'

@@ -54,15 +54,22 @@ def test_ratios_print_every_row_with_its_goal(tiny_model_dirs, tmp_path):
     stdout = run(sys.executable, REPO / 'benchmarks' / 'ratios.py', '-model_dir', tiny_model_dirs['hf'],
                  '-repeat', 1, '-num_sentences', 48, '-client_batch', 24, '-batch', 16, '-small_clients', 3,
                  '-small_sentences', 12, '-natural_sentences', 32, '-natural_max_seq_len', 32,
-                 '-latency_requests', 4, '-memory_workers', 1, '-output_json', report)
+                 '-latency_requests', 4, '-memory_workers', 1, '-big_clients', 2, '-big_requests', 1,
+                 '-matmul_size', 64, '-output_json', report)
 
     assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
     rows = json.loads(report.read_text())['rows']
-    assert [re.match(r'\w+', row['name']).group() for row in rows] == ['1', '2', '3', '4', '5', '6', 'tokenizer']
+    assert [re.match(r'\w+', row['name']).group() for row in rows] == ['1', '2', '3', '4', '5', '6', '7', '7', '8', '8',
+                                                                      '9', '10', 'tokenizer']
     assert [row['goal'] for row in rows[:5]] == ['>= 0.90', '>= 0.50', '>= 2.5, equal within 1e-5', '>= 1.0',
                                                  '<= +3 ms at p50']
-    assert float(re.search(r'max difference (\S+)\)', rows[2]['ratio']).group(1)) <= 1e-5  # same vectors
-    assert 'identical' in rows[6]['ratio'] or 'not installed' in rows[6]['baseline']
+    assert [row['goal'] for row in rows[6:12]] == ['>= 0.8'] * 2 + ['>= 0.9'] * 2 + ['>= 0.83, equal within 1e-5',
+                                                                                    '>= 0.75']
+    assert all('POST /encode' in rows[i]['name'] and 'POST /v1/embeddings' in rows[i + 1]['name'] for i in (6, 8))
+    for row in (rows[2], rows[10]):  # the same vectors: length-aware vs padded, token budget vs unchunked
+        assert float(re.search(r'max difference (?:to unchunked )?(\S+)\)', row['ratio']).group(1)) <= 1e-5
+    assert re.search(r'\d+ GFLOP/s', rows[11]['ours']) and re.search(r'peak \d+ GFLOP/s', rows[11]['baseline'])
+    assert 'identical' in rows[12]['ratio'] or 'not installed' in rows[12]['baseline']
 
 
 def test_gpu_mode_writes_a_google_model_and_measures_each_variant(tiny_model_dirs):

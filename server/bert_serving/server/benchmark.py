@@ -161,16 +161,18 @@ class Throughput:
     per_client: list[float]
 
 
-def measure_throughput(server: ServerProcess, requests: list[list[list[str]]]) -> Throughput:
+def measure_throughput(server: ServerProcess, requests: list[list[list[str]]], connect=None) -> Throughput:
     """One client thread per list of requests: each sends its first request to warm up, then, all clients
-    starting together, the others one after another; the timed rows are counted."""
+    starting together, the others one after another; the timed rows are counted. ``connect()`` makes a
+    thread's client (a context manager with ``encode(texts)``; default: a BertClient of ``server``)."""
+    connect = connect or server.client
     started = threading.Barrier(len(requests) + 1)
     elapsed = [0.0] * len(requests)
     errors = []
 
     def client_loop(index, mine):
         try:
-            with server.client() as client:
+            with connect() as client:
                 client.encode(mine[0])
                 started.wait()
                 begin = time.perf_counter()
