@@ -52,8 +52,9 @@ def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():
     lengths = np.array([5] * 300 + [20] * 50 + [60] * 10 + [500])  # sorted, as the encoder passes them
     chunks = cut_chunks(lengths, max_width=512, max_batch_tokens=1024)
     assert [(c.stop - c.start, c.rows, c.width) for c in chunks] == [
-        (128, 128, 8), (128, 128, 8), (44, 48, 8),  # 45 rows of 24 would be 48 x 24 > 1024
-        (40, 40, 24), (16, 16, 64), (4, 4, 64),     # the last 10 of length 20 run with 6 of length 60
+        (44, 48, 8), (128, 128, 8), (128, 128, 8),  # the short ones in the largest chunks the budget allows
+        (10, 10, 24), (40, 40, 24),                 # 48 x 24 > 1024
+        (10, 10, 64),                               # no short row runs at the long ones' width
         (1, 1, 504)]                                # longer than the budget: alone
     assert [c.start for c in chunks[1:]] == [c.stop for c in chunks[:-1]] and chunks[-1].stop == len(lengths)
     assert all(c.rows * c.width <= 1024 for c in chunks[:-1])

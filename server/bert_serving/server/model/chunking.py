@@ -1,7 +1,8 @@
 """How a batch is cut into forward passes: rows sorted by length, chunks bounded by a token budget.
 
 A chunk runs at the length of its own longest sentence, rounded up to ``LENGTH_STEP``, with at most
-``max_batch_tokens`` rows x length, so short sentences run in large chunks and long ones in small. Row
+``max_batch_tokens`` rows x length, so short sentences run in large chunks and long ones in small; where
+the chunks start is chosen to pad as few tokens as possible. Row
 counts above ``EXACT_ROWS`` are rounded up to a multiple of ``ROW_STEP`` (see ``padded_row_count``), so a
 long-running server meets a few dozen input shapes rather than every length and row count: XLA compiles
 once per shape, and oneDNN caches per shape. Small chunks keep their row count: they are the batches built
@@ -17,6 +18,9 @@ import numpy as np
 LENGTH_STEP = 8
 EXACT_ROWS = 16
 ROW_STEP = 8
+# The fixed cost of a forward pass (a session run, its kernel launches), in tokens of work: cuts into many
+# tiny chunks cost more than they save in padding.
+PASS_COST_TOKENS = 32
 # rows x length of one forward pass by default. On the CPU measured with MiniLM on 2 cores (see
 # benchmarks/README.md: budgets of 1,024 to 16,384 tokens, natural text at max_seq_len 128 and 25): chunks
 # that fit the caches run more tokens per second. On a GPU, where big passes pay, not measured: a budget
@@ -48,13 +52,27 @@ def padded_row_count(rows: int) -> int:
 
 
 def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int) -> list[Chunk]:
-    """Chunks of rows sorted by ascending length, each as many rows as fit ``max_batch_tokens`` at its width
-    (one row at least, however long)."""
-    widths = np.minimum(-(-np.asarray(sorted_lengths) // LENGTH_STEP) * LENGTH_STEP, max_width)
-    chunks, start = [], 0
+    """The cheapest cut of rows sorted by ascending length into chunks of at most ``max_batch_tokens`` rows x
+    width (a row longer than that runs alone): the fewest padded tokens, counting ``PASS_COST_TOKENS`` for
+    each forward pass. Dynamic programming over where each chunk starts."""
+    widths = np.minimum(-(-np.asarray(sorted_lengths, dtype=np.int64) // LENGTH_STEP) * LENGTH_STEP, max_width)
+    cost = np.zeros(len(widths) + 1)          # cost[i]: the cheapest cut of the first i rows
+    start = np.zeros(len(widths) + 1, dtype=np.int64)
     for stop in range(1, len(widths) + 1):
-        next_fits = stop < len(widths) and padded_row_count(stop + 1 - start) * widths[stop] <= max_batch_tokens
-        if not next_fits:
-            chunks.append(Chunk(start, stop, padded_row_count(stop - start), int(widths[stop - 1])))
-            start = stop
-    return chunks
+        most_rows = max(1, max_batch_tokens // int(widths[stop - 1]))
+        starts = np.arange(max(0, stop - most_rows), stop)
+        tokens = _padded_row_counts(stop - starts) * widths[stop - 1]
+        total = np.where((tokens <= max_batch_tokens) | (starts == stop - 1),
+                         cost[starts] + tokens + PASS_COST_TOKENS, np.inf)
+        best = int(np.argmin(total))
+        cost[stop], start[stop] = total[best], starts[best]
+    chunks, stop = [], len(widths)
+    while stop > 0:
+        chunks.append(Chunk(int(start[stop]), stop, padded_row_count(stop - int(start[stop])), int(widths[stop - 1])))
+        stop = int(start[stop])
+    return chunks[::-1]
+
+
+def _padded_row_counts(rows: np.ndarray) -> np.ndarray:
+    """``padded_row_count`` of each of ``rows``."""
+    return np.where(rows <= EXACT_ROWS, rows, -(-rows // ROW_STEP) * ROW_STEP)
