@@ -87,10 +87,10 @@ class MultiServerClient(BertClient):
 
         A server that is not connected, or does not answer within ``timeout``, maps to ``{'error': why}``.
         """
-        statuses = {}
-        for link in self._pool.links:
-            statuses[str(link.address)] = self._ask_status(link)
-        return statuses
+        with self._lock:
+            self._pool.read_connection_events()
+            links = self._pool.links
+        return {str(link.address): self._ask_status(link) for link in links}
 
     def _ask_status(self, link):
         if not link.connected:
@@ -108,10 +108,19 @@ class MultiServerClient(BertClient):
 
     @property
     def status(self):
-        """This client's state (see :attr:`BertClient.status`) plus ``servers``: each one's connection and load."""
+        """This client's state (see :attr:`BertClient.status`) plus ``servers``: each one's connection and load.
+
+        Per server: ``connected``, ``num_pending_request``, ``suspended`` (it let a request time out
+        and gets new ones last until it answers), ``num_moved_off`` (requests sent to another server
+        because its connection dropped or it left the resolved set) and ``num_timed_out``.
+        """
         state = super().status
         with self._lock:
             self._pool.read_connection_events()
-            state['servers'] = {str(link.address): {'connected': link.connected, 'num_pending_request': len(link.pending),
-                                                    'suspended': link.suspended} for link in self._pool.links}
+            state['servers'] = {str(link.address): _link_state(link) for link in self._pool.links}
         return state
+
+
+def _link_state(link):
+    return {'connected': link.connected, 'num_pending_request': len(link.pending), 'suspended': link.suspended,
+            'num_moved_off': link.num_moved_off, 'num_timed_out': link.num_timed_out}

@@ -36,6 +36,8 @@ class ServerLink:
         self.pending = set()      # ids of the requests this server holds
         self.last_pick = 0
         self.suspended = False    # let a request time out; picked last until it answers again
+        self.num_moved_off = 0    # requests sent elsewhere because the connection dropped (or it left)
+        self.num_timed_out = 0    # requests that waited the whole timeout here
 
     @property
     def connected(self):
@@ -149,6 +151,7 @@ class ServerPool:
     def _move_requests_off(self, link):
         """Send the requests ``link`` holds to other servers, or keep them until one connects."""
         held, link.pending = sorted(link.pending), set()
+        link.num_moved_off += len(held)
         for request_id in held:
             request = self._requests[request_id]
             if request_id not in self._pending:
@@ -184,6 +187,7 @@ class ServerPool:
         link = request.link
         if request_id in self._pending and link is not None:
             link.suspended = True
+            link.num_timed_out += 1
             link.pending.discard(request_id)
             request.timed_out_at.add(link.address)
             if self._place(request_id, request):
