@@ -45,10 +45,18 @@ class ServerLink:
         return all(self._connected)
 
     def read_events(self):
-        """Apply the connection events waiting on the monitors (without waiting)."""
+        """Apply the connection events waiting on the monitors (without waiting).
+
+        Returns True when a connection dropped meanwhile, even if it is back already: what
+        was sent before the drop is lost.
+        """
+        dropped = False
         for side, monitor in enumerate(self.monitors):
             while monitor.poll(0):
-                self._connected[side] = recv_monitor_message(monitor)['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+                connected = recv_monitor_message(monitor)['event'] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+                dropped |= self._connected[side] and not connected
+                self._connected[side] = connected
+        return dropped
 
     def close(self):
         for sock, monitor in zip((self.receiver, self.sender), self.monitors):
@@ -215,9 +223,7 @@ class ServerPool:
     def read_connection_events(self):
         """Learn which servers connected or went away; move requests off those gone."""
         for link in self._links.values():
-            was_connected = link.connected
-            link.read_events()
-            if was_connected and not link.connected:
+            if link.read_events():
                 self._move_requests_off(link)
 
     def take_ready(self, ready, identity):
