@@ -171,6 +171,14 @@ def print_report(rows: list[Row], load: str) -> None:
     sys.stdout.flush()
 
 
+def report(rows: list[Row], load_before: str, output_json=None) -> None:
+    """Print the table with the machine load before and after; with ``output_json``, write the rows there too."""
+    load = f'{load_before} before, {load_average()} after'
+    print_report(rows, load)
+    if output_json:
+        Path(output_json).write_text(json.dumps({'load': load, 'rows': [row.as_dict() for row in rows]}, indent=2))
+
+
 def load_average() -> str:
     with open('/proc/loadavg') as f:
         one, five, fifteen = f.read().split()[:3]

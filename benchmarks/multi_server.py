@@ -9,21 +9,22 @@ Starts three servers: one with two workers on 127.0.0.1, and two with one worker
    -client_batch rows before fetching them all, vs a plain ``BertClient`` doing the same to the two-worker
    server (goal >= 0.9x: spreading costs nothing); the vectors of both sides must be equal within 1e-5.
 2. p50 latency of a one-sentence encode through that multi-server client vs a plain client of one of
-   the one-worker servers (goal <= +1 ms).
+   the one-worker servers (goal <= +1 ms). Each of the two servers then sees every other request of the
+   multi-server client, the plain client's server every one: the difference includes how much faster a
+   server answers when it has just been busy.
+3. The same with the multi-server client over a list of that one server: the client's own cost alone.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 from bert_serving.client import BertClient
-from common import Row, best_seconds, latencies_ms, load_average, natural_sentences, percentile, print_report, \
-    start_server, take
+from common import Row, best_seconds, latencies_ms, load_average, natural_sentences, percentile, report, start_server, \
+    take
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TensorFlow loads: keep the report readable
 ONE_WORKER_HOSTS = ('127.0.0.2', '127.0.0.3')
@@ -31,19 +32,12 @@ ONE_WORKER_HOSTS = ('127.0.0.2', '127.0.0.3')
 
 def start_servers(args):
     """The two-worker server, and the two one-worker servers on the same ports of two other addresses."""
-    from bert_serving.server.benchmark import free_port
+    from bert_serving.server.benchmark import free_port, start_side_by_side
 
     options = ('-max_seq_len', args.max_seq_len)
     ports = (free_port(), free_port())
-    with ThreadPoolExecutor(3) as starting:
-        starts = [starting.submit(start_server, args.model_dir, *options, num_worker=2)]
-        starts += [starting.submit(start_server, args.model_dir, *options, bind=host, ports=ports)
-                   for host in ONE_WORKER_HOSTS]
-    servers = [start.result() for start in starts if start.exception() is None]
-    if len(servers) < len(starts):
-        for server in servers:
-            server.stop()
-        raise next(start.exception() for start in starts if start.exception() is not None)
+    servers = start_side_by_side([partial(start_server, args.model_dir, *options, num_worker=2)] + [
+        partial(start_server, args.model_dir, *options, bind=host, ports=ports) for host in ONE_WORKER_HOSTS])
     return servers[0], servers[1:]
 
 
@@ -80,15 +74,15 @@ def throughput(args, two_workers, one_worker_servers) -> Row:
                ratio >= 0.9 and difference <= 1e-5)
 
 
-def latency(args, one_worker_servers) -> Row:
-    """2: one-sentence latency through the multi-server client vs a plain client of one server."""
+def latency(args, name, multi_servers, plain_server) -> Row:
+    """One-sentence latency through a client over ``multi_servers`` vs a plain client of ``plain_server``."""
     items = [[sentence] for sentence in take(natural_sentences(), args.latency_requests)]
-    with multi_client(one_worker_servers) as multi, one_worker_servers[0].client() as plain:
+    with multi_client(multi_servers) as multi, plain_server.client() as plain:
         for client in (multi, plain):
             client.encode(items[0])  # warm up
         multi_ms, plain_ms = latencies_ms([multi.encode, plain.encode], items)
     extra = percentile(multi_ms, 50) - percentile(plain_ms, 50)
-    return Row(f'2 latency of one sentence ({len(items)} requests, idle servers)',
+    return Row(f'{name} ({len(items)} requests, idle servers)',
                f'multi-server p50 {percentile(multi_ms, 50):.2f} ms, p99 {percentile(multi_ms, 99):.2f} ms',
                f'plain p50 {percentile(plain_ms, 50):.2f} ms, p99 {percentile(plain_ms, 99):.2f} ms',
                f'{extra:+.2f} ms at p50', '<= +1 ms at p50', extra <= 1)
@@ -111,14 +105,16 @@ def main(argv=None) -> int:
     load_before = load_average()
     two_workers, one_worker_servers = start_servers(args)
     try:
-        rows = [throughput(args, two_workers, one_worker_servers), latency(args, one_worker_servers)]
+        first = one_worker_servers[0]
+        rows = [throughput(args, two_workers, one_worker_servers),
+                latency(args, '2 latency of one sentence, client over 2 servers vs plain client of 1',
+                        one_worker_servers, first),
+                latency(args, '3 latency of one sentence, client over a list of 1 server vs plain client of it',
+                        [first], first)]
     finally:
         for server in (two_workers, *one_worker_servers):
             server.stop()
-    load = f'{load_before} before, {load_average()} after'
-    print_report(rows, load)
-    if args.output_json:
-        Path(args.output_json).write_text(json.dumps({'load': load, 'rows': [r.as_dict() for r in rows]}, indent=2))
+    report(rows, load_before, args.output_json)
     return 0
 
 

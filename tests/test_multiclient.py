@@ -2,7 +2,6 @@
 
 import threading
 
-import numpy as np
 import pytest
 import zmq
 
@@ -163,3 +162,10 @@ def test_timeout_error_when_no_server_answers(peers, connect):
                                            r'time out: \[.*, .*\]'):
         client.encode(['nobody answers'])
     assert client.status['num_pending_request'] == 0
+
+
+def test_names_are_resolved_by_the_system_and_an_unknown_one_gives_a_clear_timeout():
+    with BertClient(ip=['localhost:7001:7002', '127.0.0.1'], ignore_all_checks=True) as client:
+        assert set(client.status['servers']) == {'127.0.0.1:7001:7002', '127.0.0.1:5555:5556'}
+    with pytest.raises(TimeoutError, match=r'servers known: none'):
+        BertClient(ip=['no-such-host.invalid'], timeout=300)

@@ -6,12 +6,13 @@ The servers run the CLI with real workers; one is SIGKILLed mid-run and started 
 import os
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import pytest
 
 from bert_serving.client import BertClient, ConcurrentBertClient
+from bert_serving.server.benchmark import start_side_by_side
 from servers import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -25,14 +26,8 @@ SENTENCES = [f'sentence number {index} says {" ".join(["word"] * (index % 7))} h
 def three_servers(tiny_model_dirs, tmp_path_factory):
     """Three one-worker servers on the same two ports of three loopback addresses, started side by side."""
     ports, logs = (free_port(), free_port()), tmp_path_factory.mktemp('logs')
-    with ThreadPoolExecutor(3) as starting:
-        starts = [starting.submit(ServerProcess, tiny_model_dirs['hf'], log_dir=logs, bind=host, ports=ports)
-                  for host in HOSTS]
-    running = [start.result() for start in starts if start.exception() is None]
-    if len(running) < len(HOSTS):
-        for server in running:
-            server.stop()
-        raise next(start.exception() for start in starts if start.exception() is not None)
+    running = start_side_by_side([partial(ServerProcess, tiny_model_dirs['hf'], log_dir=logs, bind=host, ports=ports)
+                                  for host in HOSTS])
     yield running
     for server in running:
         server.stop()

@@ -32,6 +32,10 @@ class BertClient:
 
         with BertClient(ip='10.0.0.7', timeout=10000) as bc:   # give up after 10 s
             vectors = bc.encode(['First do it', 'then do it right'])
+
+    Several servers, as a list or a comma-separated string, make a
+    :class:`~bert_serving.client.multi.MultiServerClient` that spreads the requests over
+    them and survives one dying: ``BertClient(ip=['10.0.0.7', '10.0.0.8'], timeout=10000)``.
     """
 
     def __new__(cls, ip='localhost', *args, **kwargs):
