@@ -1,6 +1,7 @@
 """BertClient(ip=[...]) over several small real ZeroMQ peers that speak the wire protocol (test_client's)."""
 
 import threading
+import time
 
 import pytest
 import zmq
@@ -169,3 +170,13 @@ def test_names_are_resolved_by_the_system_and_an_unknown_one_gives_a_clear_timeo
         assert set(client.status['servers']) == {'127.0.0.1:7001:7002', '127.0.0.1:5555:5556'}
     with pytest.raises(TimeoutError, match=r'servers known: none'):
         BertClient(ip=['no-such-host.invalid'], timeout=300)
+
+
+def test_results_that_arrived_while_nobody_fetched_are_not_taken_for_timeouts(peers, connect):
+    client = connect(ip=[address(peers[0])], timeout=300)
+    for index in range(5):
+        client.encode([f'sentence {index}'], blocking=False)
+    assert wait_until(lambda: len(encodings(peers[0])) == 5, 5)
+    time.sleep(0.6)  # the results wait in the client's queue past the timeout
+    assert len(client.fetch_all()) == 5
+    assert client.status['servers'][address(peers[0])]['num_timed_out'] == 0

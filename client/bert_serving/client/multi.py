@@ -66,15 +66,15 @@ class MultiServerClient(BertClient):
         """
         while True:
             with self._lock:
-                self._pool.maintain()
-                wait_ms, poller = self._pool.wait_ms(deadline), self._pool.poller
-            ready = dict(poller.poll(wait_ms))
-            with self._lock:
-                frames = self._pool.take_ready(ready, self.identity)
+                frames = self._pool.next_reply(self.identity)
+                if frames is None:
+                    self._pool.maintain()
+                    wait_ms, poller = self._pool.wait_ms(deadline), self._pool.poller
             if frames is not None:
                 return frames
             if deadline is not None and time.monotonic() >= deadline:
                 raise self._timeout_error('no reply from any server')
+            poller.poll(wait_ms)
 
     def _timeout_error(self, what):
         servers = [str(link.address) for link in self._pool.links]

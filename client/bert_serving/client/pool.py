@@ -4,6 +4,7 @@ Every method is called with the client's lock held; only the poll itself runs wi
 """
 
 import itertools
+from collections import deque
 import math
 import time
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ class ServerPool:
         self._links = {}          # ServerAddress -> ServerLink
         self._requests = {}       # request id -> _Request, in the order of their deadlines
         self._orphans = set()     # ids of requests no server holds
+        self._arrived = deque()   # replies read, not yet taken
         self._resolved = {}       # entry -> the hosts it resolved to last
         self._picks = itertools.count(1)
         self._next_refresh = None
@@ -226,19 +228,23 @@ class ServerPool:
             if link.read_events():
                 self._move_requests_off(link)
 
-    def take_ready(self, ready, identity):
-        """Handle what a poll found ready: connection events first, then one reply addressed to ``identity``.
+    def next_reply(self, identity):
+        """A reply addressed to ``identity`` that has arrived, or None (without waiting).
 
-        Returns the reply's frames, or None when there was none.
+        Reads every server's queue first, so that no server's replies wait behind another's
+        and a reply that is here is never taken for a timeout.
         """
         self.read_connection_events()
-        for link in self.links:
-            if link.receiver in ready:
-                frames = link.receiver.recv_multipart()
-                if frames[0] == identity:
+        for link in self._links.values():
+            while True:
+                try:
+                    frames = link.receiver.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if frames[0] == identity:  # the subscription matches by prefix: skip longer identities
                     self._answered(link, reply_id(frames))
-                    return frames
-        return None
+                    self._arrived.append(frames)
+        return self._arrived.popleft() if self._arrived else None
 
     def _answered(self, link, request_id):
         link.suspended = False
