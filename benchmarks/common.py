@@ -45,13 +45,17 @@ def take(sentences: list[str], count: int) -> list[str]:
     return [sentences[i % len(sentences)] for i in range(count)]
 
 
-def start_server(model_dir, *options, num_worker: int = 1, cpu: bool = True):
-    """A ServerProcess on free loopback ports (the same helper bert-serving-benchmark uses)."""
+def start_server(model_dir, *options, num_worker: int = 1, cpu: bool = True, bind: str = '127.0.0.1', ports=None):
+    """A ServerProcess on free loopback ports (the same helper bert-serving-benchmark uses).
+
+    ``bind`` and ``ports`` (port, port_out) place it elsewhere, e.g. on 127.0.0.2 with another's ports.
+    """
     from bert_serving.server import get_args_parser
     from bert_serving.server.benchmark import ServerProcess, free_port
 
-    argv = ['-model_dir', str(model_dir), '-port', str(free_port()), '-port_out', str(free_port()),
-            '-bind', '127.0.0.1', '-num_worker', str(num_worker), *(['-cpu'] if cpu else []), *map(str, options)]
+    port, port_out = ports or (free_port(), free_port())
+    argv = ['-model_dir', str(model_dir), '-port', str(port), '-port_out', str(port_out),
+            '-bind', bind, '-num_worker', str(num_worker), *(['-cpu'] if cpu else []), *map(str, options)]
     return ServerProcess(get_args_parser().parse_args(argv))
 
 
@@ -194,6 +198,14 @@ def print_report(rows: list[Row], load: str) -> None:
         met = '—' if row.met is None else ('yes' if row.met else 'NO')
         print(f'| {row.name} | {row.ours} | {row.baseline} | {row.ratio} | {row.goal} | {met} |')
     sys.stdout.flush()
+
+
+def report(rows: list[Row], load_before: str, output_json=None) -> None:
+    """Print the table with the machine load before and after; with ``output_json``, write the rows there too."""
+    load = f'{load_before} before, {load_average()} after'
+    print_report(rows, load)
+    if output_json:
+        Path(output_json).write_text(json.dumps({'load': load, 'rows': [row.as_dict() for row in rows]}, indent=2))
 
 
 def load_average() -> str:

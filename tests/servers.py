@@ -15,16 +15,21 @@ BIN = Path(sys.executable).parent
 
 
 class ServerProcess:
-    """A server started with the CLI on free loopback ports; its log is kept for failure messages."""
+    """A server started with the CLI on free loopback ports; its log is kept for failure messages.
 
-    def __init__(self, model_dir, *options, num_worker=1, log_dir=None, ready_timeout=180, probe_keys=None):
-        self.port, self.port_out = free_port(), free_port()
+    ``bind`` and ``ports`` (port, port_out) place it elsewhere, e.g. on 127.0.0.2 with another's ports.
+    """
+
+    def __init__(self, model_dir, *options, num_worker=1, log_dir=None, ready_timeout=180, probe_keys=None,
+                 bind='127.0.0.1', ports=None):
+        self.port, self.port_out = ports or (free_port(), free_port())
+        self.bind = bind
         self.num_worker = num_worker
         self.probe_keys = probe_keys or {}  # CurveZMQ keys of the readiness probe
         self.command = [str(BIN / 'bert-serving-start'), '-model_dir', str(model_dir), '-port', str(self.port),
                         '-port_out', str(self.port_out), '-num_worker', str(num_worker), '-cpu',
-                        '-bind', '127.0.0.1', *map(str, options)]
-        self.log_path = Path(log_dir or '/tmp') / f'server-{self.port}.log'
+                        '-bind', bind, *map(str, options)]
+        self.log_path = Path(log_dir or '/tmp') / f'server-{bind}-{self.port}.log'
         self._log = open(self.log_path, 'wb')
         self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
@@ -35,7 +40,7 @@ class ServerProcess:
 
     def client(self, **kwargs) -> BertClient:
         kwargs.setdefault('timeout', 60_000)
-        return BertClient(port=self.port, port_out=self.port_out, **kwargs)
+        return BertClient(ip=self.bind, port=self.port, port_out=self.port_out, **kwargs)
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

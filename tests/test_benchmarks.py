@@ -78,3 +78,16 @@ def test_gpu_mode_writes_a_google_model_and_measures_each_variant(tiny_model_dir
                  '-num_repeat', 1)
 
     assert 'max_seq_len 40, fp16, device' in stdout and '>= 10,000 sentences/s on one H100' in stdout
+
+
+def test_multi_server_benchmark_prints_both_rows_with_their_goals(tiny_model_dirs, tmp_path):
+    report = tmp_path / 'multi.json'
+    stdout = run(sys.executable, REPO / 'benchmarks' / 'multi_server.py', '-model_dir', tiny_model_dirs['hf'],
+                 '-repeat', 1, '-num_sentences', 32, '-client_batch', 8, '-max_seq_len', 32, '-latency_requests', 4,
+                 '-output_json', report)
+
+    assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
+    rows = json.loads(report.read_text())['rows']
+    assert [row['name'][0] for row in rows] == ['1', '2', '3']
+    assert [row['goal'] for row in rows] == ['>= 0.90, equal within 1e-5', '<= +1 ms at p50', '<= +1 ms at p50']
+    assert float(re.search(r'max difference (\S+)\)', rows[0]['ratio']).group(1)) <= 1e-5  # same vectors

@@ -13,6 +13,7 @@ from .errors import timeout_error
 from .protocol import (SHOW_CONFIG, SHOW_STATUS, decode_dict, is_encoding, reply_id, request_frames,
                        texts_payload)
 from .results import decode_response, join_embeddings, print_dict
+from .selection import names_several_servers
 from .version import PROTOCOL_VERSION, __version__
 
 
@@ -31,7 +32,18 @@ class BertClient:
 
         with BertClient(ip='10.0.0.7', timeout=10000) as bc:   # give up after 10 s
             vectors = bc.encode(['First do it', 'then do it right'])
+
+    Several servers, as a list or a comma-separated string, make a
+    :class:`~bert_serving.client.multi.MultiServerClient` that spreads the requests over
+    them and survives one dying: ``BertClient(ip=['10.0.0.7', '10.0.0.8'], timeout=10000)``.
     """
+
+    def __new__(cls, ip='localhost', *args, **kwargs):
+        """A :class:`~bert_serving.client.multi.MultiServerClient` when ``ip`` names several servers."""
+        if cls is BertClient and names_several_servers(ip):
+            from .multi import MultiServerClient
+            cls = MultiServerClient
+        return super().__new__(cls)
 
     def __init__(self, ip='localhost', port=5555, port_out=5556, output_fmt='ndarray',
                  show_server_config=False, identity=None, check_version=True, check_length=True,
@@ -74,8 +86,11 @@ class BertClient:
         self._server_shows_tokens = None  # None: not asked
 
         self._context = zmq.Context()
-        self._receiver, self._sender = connect_sockets(self._context, ip, port, port_out, self.identity,
-                                                       server_public_key, client_secret_key)
+        try:
+            self._connect(server_public_key, client_secret_key)
+        except BaseException:
+            self._context.destroy(linger=0)
+            raise
 
         if ignore_all_checks or not (check_version or check_length or check_token_info or show_server_config):
             return
@@ -246,8 +261,7 @@ class BertClient:
             if self._closed:
                 return
             self._closed = True
-            self._sender.close()
-            self._receiver.close()
+            self._close_sockets()
             self._lock.notify_all()
         self._context.term()
 
@@ -259,6 +273,15 @@ class BertClient:
 
     # ---- sending and receiving --------------------------------------------------------
 
+    def _connect(self, server_public_key, client_secret_key):
+        """Open the sockets to the server at ``self.ip``."""
+        self._receiver, self._sender = connect_sockets(self._context, self.ip, self.port, self.port_out,
+                                                       self.identity, server_public_key, client_secret_key)
+
+    def _close_sockets(self):
+        self._sender.close()
+        self._receiver.close()
+
     def _send(self, payload, msg_len=0):
         """Send one request and return its id; the id is pending before the server can answer."""
         with self._lock:
@@ -267,14 +290,21 @@ class BertClient:
             self._request_id += 1
             request_id = self._request_id
             self._pending.add(request_id)
-            self._sender.setsockopt(zmq.SNDTIMEO, self.timeout)
             try:
-                self._sender.send_multipart(request_frames(self.identity, payload, request_id, msg_len))
-            except zmq.Again:
+                self._dispatch(request_id, request_frames(self.identity, payload, request_id, msg_len))
+            except BaseException:
                 self._pending.discard(request_id)
-                raise self._timeout_error('could not queue the request') from None
+                raise
             self._lock.notify_all()
         return request_id
+
+    def _dispatch(self, request_id, frames):
+        """Hand the frames of request ``request_id`` to the server; called with the lock held."""
+        self._sender.setsockopt(zmq.SNDTIMEO, self.timeout)
+        try:
+            self._sender.send_multipart(frames)
+        except zmq.Again:
+            raise self._timeout_error('could not queue the request') from None
 
     def _receive(self, wanted=None):
         """Frames of the reply to request ``wanted``, or to any pending request when None.
@@ -283,7 +313,7 @@ class BertClient:
         pending (sent by a client sharing our identity, or given up on) are dropped.
         A blocking wait that fails gives up its request, so its late reply is dropped too.
         """
-        deadline = self._deadline()
+        deadline = self._reply_deadline()
         try:
             while True:
                 with self._lock:
@@ -333,6 +363,10 @@ class BertClient:
         if error is not None:
             raise error
         return False
+
+    def _reply_deadline(self):
+        """When a wait for a reply gives up (monotonic s, None: never)."""
+        return self._deadline()
 
     def _deadline(self):
         return None if self.timeout < 0 else time.monotonic() + self.timeout / 1000

@@ -9,6 +9,13 @@ def connect_sockets(context, ip, port, port_out, identity, server_public_key=Non
     The receiver (SUB, subscribed to ``identity``) takes results from ``port_out``; the sender
     (PUSH) sends requests to ``port``. With CurveZMQ key files both are encrypted.
     """
+    receiver, sender = open_sockets(context, identity, server_public_key, client_secret_key)
+    connect_pair(receiver, sender, ip, port, port_out)
+    return receiver, sender
+
+
+def open_sockets(context, identity, server_public_key=None, client_secret_key=None):
+    """The ``(receiver, sender)`` pair of :func:`connect_sockets`, set up but not connected yet."""
     receiver = context.socket(zmq.SUB)
     sender = context.socket(zmq.PUSH)
     try:
@@ -20,12 +27,18 @@ def connect_sockets(context, ip, port, port_out, identity, server_public_key=Non
         raise
     receiver.setsockopt(zmq.LINGER, 0)
     receiver.setsockopt(zmq.SUBSCRIBE, identity)
-    # Connect the result socket first: a reply published before our subscription
-    # reaches the server is lost.
-    receiver.connect(f'tcp://{ip}:{port_out}')
     sender.setsockopt(zmq.LINGER, 0)
-    sender.connect(f'tcp://{ip}:{port}')
     return receiver, sender
+
+
+def connect_pair(receiver, sender, ip, port, port_out):
+    """Connect the pair to the server at ``ip``.
+
+    The result socket connects first: a reply published before our subscription reaches
+    the server is lost.
+    """
+    receiver.connect(f'tcp://{ip}:{port_out}')
+    sender.connect(f'tcp://{ip}:{port}')
 
 
 def apply_curve_keys(sockets, server_public_key, client_secret_key):

@@ -50,6 +50,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_side_by_side(starters) -> list:
+    """Call each of ``starters`` (each starts a server and returns it) in a thread of its own.
+
+    Returns the servers in the order of ``starters``. When one fails, the servers that did start
+    are stopped and its error is raised.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(starters)) as pool:
+        starts = [pool.submit(starter) for starter in starters]
+    errors = [start.exception() for start in starts if start.exception() is not None]
+    servers = [start.result() for start in starts if start.exception() is None]
+    if errors:
+        for server in servers:
+            server.stop()
+        raise errors[0]
+    return servers
+
+
 def _serve(args, log_path: str) -> None:
     """Entry point of the server process: a session of its own, logs to a file, serve until SIGTERM."""
     os.setsid()
