@@ -31,7 +31,7 @@ def render(kustomization: str) -> dict[str, dict]:
     return {f'{item["kind"]}/{item["metadata"]["name"]}': item for item in yaml.safe_load_all(result.stdout)}
 
 
-@pytest.fixture(scope='module', params=['base', 'gpu'])
+@pytest.fixture(scope='module', params=['base', 'gpu', 'queue-depth'])
 def rendered(request) -> dict[str, dict]:
     return render(request.param)
 
@@ -104,7 +104,18 @@ def test_services_autoscaler_and_budget_find_the_pods(rendered):
     assert rendered['PodDisruptionBudget/bert-serving']['spec']['selector']['matchLabels'] == LABELS
     autoscaler = rendered['HorizontalPodAutoscaler/bert-serving']['spec']
     assert autoscaler['scaleTargetRef'] == {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'name': 'bert-serving'}
-    assert autoscaler['metrics'][0]['resource']['name'] == 'cpu' and autoscaler['minReplicas'] >= 2
+    assert autoscaler['minReplicas'] >= 2
+    annotations = deployment['spec']['template']['metadata']['annotations']
+    assert annotations['prometheus.io/path'] == '/metrics' and annotations['prometheus.io/port'] == '8125'
+
+
+def test_the_base_scales_on_cpu_and_the_queue_depth_overlay_on_the_queue_gauge(base):
+    (metric,) = base['HorizontalPodAutoscaler/bert-serving']['spec']['metrics']
+    assert metric == {'type': 'Resource', 'resource': {'name': 'cpu', 'target': {'type': 'Utilization',
+                                                                                  'averageUtilization': 70}}}
+    (metric,) = render('queue-depth')['HorizontalPodAutoscaler/bert-serving']['spec']['metrics']
+    # tests/test_image.py checks that a served image's /metrics has this gauge.
+    assert metric['type'] == 'Pods' and metric['pods']['metric']['name'] == 'bert_server_queued_rows'
 
 
 def test_gpu_overlay_asks_for_a_gpu_and_the_gpu_image(base):
