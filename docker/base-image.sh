@@ -26,7 +26,7 @@ fi
 
 root=$(mktemp -d)
 # debootstrap mounts /proc (and more) inside the tree: never let the clean-up cross into them.
-trap 'umount -R "$root"/proc "$root"/sys "$root"/dev 2>/dev/null; rm -rf --one-file-system "$root" "$root.log"' EXIT
+trap 'umount -R "$root"/proc "$root"/sys "$root"/dev 2>/dev/null || :; rm -rf --one-file-system "$root" "$root.log"' EXIT
 echo "base image $name: debootstrap $suite into $root"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,passwd "$suite" "$root" "$mirror" \
     >"$root.log" 2>&1 || { tail -n 20 "$root.log" >&2; exit 1; }
