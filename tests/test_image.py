@@ -5,6 +5,7 @@ with BertClient and over HTTP, the image's HEALTHCHECK command runs inside, and 
 Without BERT_SERVING_IMAGE (the image's name, which make image-test sets) every test here skips.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from bert_serving.server.benchmark import free_port, session_pids
 
 IMAGE = os.environ.get('BERT_SERVING_IMAGE')
 K8S = Path(__file__).resolve().parents[1] / 'docker' / 'k8s'
-MODEL_DIR = Path(os.environ.get('BERT_SERVING_IMAGE_MODEL', Path(__file__).resolve().parents[1] / 'models/minilm'))
+MODEL_DIR = Path(__file__).resolve().parents[1] / 'models' / 'minilm'  # make model writes it
 MAX_SEQ_LEN = 25  # the golden vectors' length
 TOLERANCE = 1e-4
 
@@ -90,9 +91,10 @@ class Container:
         raise AssertionError('no process runs in the container')
 
     def remove(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        for pid in session_pids(self.process.pid):  # buildah and everything in the container
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
         subprocess.run(['buildah', 'rm', self.name], capture_output=True)
 
 
