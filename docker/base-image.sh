@@ -24,6 +24,7 @@ if [ -z "$mirror" ]; then
     exit 2
 fi
 
+start=$(date +%s)
 root=$(mktemp -d)
 # debootstrap mounts /proc (and more) inside the tree: never let the clean-up cross into them.
 trap 'umount -R "$root"/proc "$root"/sys "$root"/dev 2>/dev/null || :; rm -rf --one-file-system "$root" "$root.log"' EXIT
@@ -31,5 +32,5 @@ echo "base image $name: debootstrap $suite into $root"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,passwd "$suite" "$root" "$mirror" \
     >"$root.log" 2>&1 || { tail -n 20 "$root.log" >&2; exit 1; }
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-tar -C "$root" -c . | podman import - "$name" >/dev/null
-echo "base image $name: imported"
+tar -C "$root" -c . | podman import --quiet - "$name" >/dev/null
+echo "base image $name: made in $(($(date +%s) - start)) s"

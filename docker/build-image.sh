@@ -29,7 +29,7 @@ choose_base() {
 }
 
 build_with_buildah() {
-    base=$(choose_base)
+    base=$1
     pip_conf=$(mktemp)
     log=$(mktemp)
     trap 'rm -f "$pip_conf" "$log"' EXIT
@@ -51,10 +51,12 @@ elif command -v buildah >/dev/null 2>&1; then
         echo "build-image.sh: buildah builds here as root only (no Docker engine): run it with sudo" >&2
         exit 2
     fi
-    build_with_buildah
+    base=$(choose_base)
+    start=$(date +%s)  # the build itself, without making the base
+    build_with_buildah "$base"
     size=$(buildah inspect --type image --format '{{.Size}}' "$tag" 2>/dev/null || podman image inspect --format '{{.Size}}' "$tag")
 else
     echo "build-image.sh: neither docker nor buildah is installed" >&2
     exit 2
 fi
-echo "image $tag: built in $(($(date +%s) - start)) s, $((size / 1000000)) MB"
+echo "image $tag${base:+ on $base}: built in $(($(date +%s) - start)) s, $((size / 1000000)) MB"
