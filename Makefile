@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_DIR := models/minilm
 
-.PHONY: install model demo test clean browser docs
+.PHONY: install model demo test clean browser docs image image-test container-tools kubectl
 
 install: $(VENV)/.installed
 
@@ -24,7 +24,7 @@ $(MODEL_DIR)/config.json: $(VENV)/.installed
 demo: install model
 	$(BIN)/python example/demo.py -model_dir $(MODEL_DIR)
 
-test: install model browser docs
+test: install model browser docs kubectl
 	$(BIN)/python -m pytest
 
 # The documentation site, warnings as errors; its command reference is generated from the parsers.
@@ -37,6 +37,34 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
 		echo "chromium could not be installed: the dashboard test will skip"
+
+# Debian's kubectl for the Kubernetes manifest tests; without it (no apt, no network) they skip and say why.
+kubectl:
+	@command -v kubectl >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client) >/dev/null 2>&1; } || \
+		echo "kubectl could not be installed: the Kubernetes manifest tests will skip"
+
+# The CPU image, tagged $(IMAGE): docker when present, else buildah (root) on the public base or, when
+# that cannot be pulled, a local Debian one (docker/build-image.sh). Prints the build time and the size.
+IMAGE ?= bert-serving:cpu
+CAN_BUILD_IMAGES = command -v docker >/dev/null 2>&1 || command -v buildah >/dev/null 2>&1 || \
+	{ echo "neither docker nor buildah could be installed: $@ skips"; exit 0; }
+
+image: install container-tools
+	@$(CAN_BUILD_IMAGES); PYTHON=$(BIN)/python docker/build-image.sh $(IMAGE)
+
+# Build on the local Debian base, then run the image's own entrypoint on models/minilm in a container
+# and talk to it from here (tests/test_image.py). Needs root and buildah; minutes.
+image-test: install model container-tools
+	@$(CAN_BUILD_IMAGES); PYTHON=$(BIN)/python BERT_SERVING_LOCAL_BASE=1 docker/build-image.sh $(IMAGE)
+	BERT_SERVING_IMAGE=$(IMAGE) $(BIN)/python -m pytest -p no:cacheprovider tests/test_image.py
+
+# buildah, podman and debootstrap from Debian where there is no Docker engine.
+container-tools:
+	@command -v docker >/dev/null 2>&1 || { command -v buildah >/dev/null 2>&1 && command -v podman >/dev/null 2>&1 && \
+		command -v debootstrap >/dev/null 2>&1; } || { command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman debootstrap) >/dev/null 2>&1; } || \
+		echo "buildah, podman and debootstrap could not be installed: images cannot be built here"
 
 clean:
 	rm -rf $(VENV) .venv-oldclient models

@@ -1,5 +1,7 @@
 """docker/: no Docker engine runs here, so entrypoint.sh runs directly on the tiny model, and linters check the files."""
 
+import configparser
+import importlib.util
 import os
 import re
 import shutil
@@ -87,7 +89,8 @@ def test_dockerfile_exposes_the_ports_and_checks_readiness(dockerfile):
     assert re.search(r'^HEALTHCHECK .*CMD \["bert-serving-entrypoint", "healthcheck"\]$', text, flags=re.MULTILINE)
     assert 'COPY --chmod=755 docker/entrypoint.sh /usr/local/bin/bert-serving-entrypoint' in text
     assert re.search(r'^ENTRYPOINT \["bert-serving-entrypoint"\]$', text, flags=re.MULTILINE)
-    base = re.search(r'^FROM (\S+)', text, flags=re.MULTILINE).group(1)
+    assert re.search(r'^FROM \$\{BASE_IMAGE\}$', text, flags=re.MULTILINE)  # make image passes a local one
+    base = re.search(r'^ARG BASE_IMAGE=(\S+)', text, flags=re.MULTILINE).group(1)
     if dockerfile.name == 'Dockerfile':
         assert base.startswith('tensorflow/tensorflow:') and base.endswith('-gpu')
     else:
@@ -115,6 +118,36 @@ def test_hadolint_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_shellcheck_finds_nothing_in_the_entrypoint():
-    result = subprocess.run([linter('shellcheck'), str(ENTRYPOINT)], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize('script', sorted(DOCKER.glob('*.sh')), ids=lambda path: path.name)
+def test_shellcheck_finds_nothing_in_the_scripts(script):
+    result = subprocess.run([linter('shellcheck'), str(script)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def load_pip_build_config():
+    spec = importlib.util.spec_from_file_location('pip_build_config', DOCKER / 'pip_build_config.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pip_build_config_carries_the_settings_and_mounts_what_they_name(tmp_path):
+    pip_build_config = load_pip_build_config()
+    index, wheels, bundle = tmp_path / 'mirror' / 'simple', tmp_path / 'wheels', tmp_path / 'ca.crt'
+    index.mkdir(parents=True)
+    wheels.mkdir()
+    bundle.write_text('certificates')
+    listing = (f"global.cert='{tmp_path}/old.crt'\nglobal.extra-index-url='file://{index} file:///nowhere/simple'\n"
+               f"install.no-compile='1'\n:env:.cert='{bundle}'\n:env:.find-links='{wheels}'\n")
+    settings = pip_build_config.parse_config_list(listing)
+    assert settings == {'global': {'cert': str(bundle), 'extra-index-url': f'file://{index} file:///nowhere/simple',
+                                   'find-links': str(wheels)}, 'install': {'no-compile': '1'}}
+    pip_conf = tmp_path / 'pip.conf'
+    pip_build_config.write_pip_conf(settings, pip_conf)
+    written = configparser.ConfigParser(interpolation=None)
+    written.read(pip_conf)
+    assert {section: dict(written[section]) for section in written.sections()} == settings
+    # A file:// index brings its parent (where its pages link the wheels); what does not exist stays out.
+    options = pip_build_config.volume_options(settings, pip_conf)
+    assert options == ['-v', f'{pip_conf}:/etc/pip.conf:ro', '-v', f'{bundle}:{bundle}:ro',
+                       '-v', f'{index.parent}:{index.parent}:ro', '-v', f'{wheels}:{wheels}:ro']
