@@ -1,0 +1,188 @@
+"""The driver of bert-serving-encode: plan, run the Ray Data pipeline, check the output, write the manifest.
+
+Pipeline: one row per input file still to do -> read tasks that cut each file into parts (``flat_map``)
+-> a pool of encoder actors, one part per call, each writing its part (``map_batches``) -> the driver,
+which only counts. Ray restarts a dead actor and retries its part; parts are written atomically under
+names fixed by their rows, so a retry cannot duplicate rows, and the final check proves it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import asdict
+
+from ..model.strategy import PoolingStrategy
+from .actor import PartEncoder, ShippedModel
+from .inputs import BadInputError, InputFile, find_inputs, read_rows
+from .manifest import describe_run, finish_manifest, open_output_dir
+from .parts import plan_parts, scan_parts, verify_output
+
+ACTOR_RETRIES = 3  # restarts of a dead actor, and retries of the part it held
+
+
+def encode_corpus(args, log=print) -> dict:
+    """Encode every row of ``args.input`` not yet in ``args.output_dir``; return the final manifest.
+
+    Raises ValueError (bad options, model or output folder), BadInputError, IncompleteOutputError.
+    """
+    from ..server import check_encoding_options
+
+    if args.pooling_strategy is PoolingStrategy.NONE:
+        raise ValueError('-pooling_strategy NONE gives a matrix per sentence; bulk encoding writes one vector '
+                         'per row: pick another strategy')
+    inputs = find_inputs(args.input, args.input_format)
+    files, config = check_encoding_options(args)
+    manifest = open_output_dir(args.output_dir, describe_run(args), args.overwrite)
+    done = scan_parts(args.output_dir)
+    finished = _finished_sources(done, args.rows_per_part)
+    pending = [source for source in inputs if source.name not in finished]
+    log(f'{len(inputs)} input files, {len(inputs) - len(pending)} already encoded in {args.output_dir}')
+    started = time.perf_counter()
+    encoded = 0
+    if pending:
+        with _ray_session(args) as ray:
+            model = _ship_model(ray, files, config, args)
+            encoded = _run_pipeline(ray, args, model, pending, set(done))
+    summary = verify_output(args.output_dir, inputs, args.rows_per_part)
+    import pyarrow
+    import ray as ray_package
+    versions = {'bert_serving': _version(), 'ray': ray_package.__version__, 'pyarrow': pyarrow.__version__}
+    manifest = finish_manifest(args.output_dir, manifest, summary, versions)
+    seconds = time.perf_counter() - started
+    log(f'{encoded} rows encoded in {seconds:.1f} s ({encoded / max(seconds, 1e-9):.0f} rows/s); '
+        f'{args.output_dir} holds {summary.rows} rows of {len(summary.inputs)} files, dim {summary.dim}, '
+        f'{len(summary.skipped)} bad rows skipped: every row exactly once')
+    return manifest
+
+
+def _version() -> str:
+    from ..version import __version__
+    return __version__
+
+
+def _finished_sources(done: dict[str, dict], rows_per_part: int) -> set[str]:
+    """Names of the inputs whose every part is already written."""
+    counts = {}
+    for info in done.values():
+        counts.setdefault(info['source'], [info['file_rows'], 0])[1] += 1
+    return {name for name, (rows, parts) in counts.items() if parts == max(1, -(-rows // rows_per_part))}
+
+
+@contextlib.contextmanager
+def _ray_session(args):
+    """Join the cluster at -ray_address, or start a local one sized to the machine; leave it at the end."""
+    import ray
+
+    runtime_env = {'env_vars': {'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '2')}}
+    options = dict(logging_level=logging.INFO if args.verbose else logging.WARNING, runtime_env=runtime_env)
+    if args.ray_address:
+        ray.init(address=args.ray_address, **options)
+    else:
+        ray.init(num_cpus=os.cpu_count(), **options)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _ship_model(ray, files, config, args) -> ShippedModel:
+    """Build the frozen graph once here and put it and the vocabulary in the object store."""
+    from ..server import build_graph
+
+    graph_path = build_graph(files, args)
+    try:
+        with open(graph_path, 'rb') as graph, open(files.vocab_path, 'rb') as vocab:
+            refs = ray.put(graph.read()), ray.put(vocab.read())
+    finally:
+        os.remove(graph_path)
+    settings = dict(max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
+                    add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
+                    model_max_len=config.max_position_embeddings, xla=args.xla)
+    return ShippedModel(*refs, settings)
+
+
+def _actor_count(ray, args) -> int:
+    """-num_workers, or what the cluster holds; ValueError when the cluster cannot hold them."""
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get('CPU', 0)), resources.get('GPU', 0)
+    fit = int(gpus // args.gpus_per_worker) if args.gpus_per_worker else cpus
+    count = args.num_workers or fit
+    if count < 1 or count > fit:
+        need = f'{args.gpus_per_worker} GPU' if args.gpus_per_worker else '1 CPU'
+        raise ValueError(f'the cluster has {cpus} CPUs and {gpus:g} GPUs: room for {fit} encoder actors '
+                         f'of {need} each, not {count} (-num_workers, -gpus_per_worker)')
+    return count
+
+
+def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done: set[str]) -> int:
+    """Run the Ray Data pipeline over the pending inputs, with a progress bar; return the rows encoded."""
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = args.verbose
+    context.print_on_execution_start = args.verbose
+    actors = _actor_count(ray, args)
+    sources = ray.data.from_items([asdict(source) for source in pending], override_num_blocks=len(pending))
+    parts = sources.flat_map(_read_parts, fn_kwargs=dict(
+        text_column=args.text_column, id_column=args.id_column, skip_bad_rows=args.skip_bad_rows,
+        rows_per_part=args.rows_per_part, done=done), num_cpus=0, concurrency=max(2, actors))
+    written = parts.map_batches(
+        PartEncoder, batch_size=1, concurrency=actors, num_cpus=1, num_gpus=args.gpus_per_worker or None,
+        fn_constructor_kwargs=dict(model=model, output_dir=os.path.abspath(args.output_dir),
+                                   batch_size=args.batch_size, with_text=not args.no_text,
+                                   gpus=args.gpus_per_worker),
+        max_restarts=ACTOR_RETRIES, max_task_retries=ACTOR_RETRIES)
+    return _follow(written, _estimate_rows(pending), actors)
+
+
+def _read_parts(source: dict, text_column, id_column, skip_bad_rows, rows_per_part, done) -> list[dict]:
+    """Read task: one input file -> its parts not yet written."""
+    source = InputFile(**source)
+    rows = read_rows(source, text_column, id_column, skip_bad_rows)
+    return plan_parts(source, rows, rows_per_part, done)
+
+
+def _follow(written, estimated_rows: int, actors: int) -> int:
+    """Drain the pipeline, showing rows/s and the time left; return the rows encoded."""
+    from tqdm import tqdm
+
+    rows = 0
+    with tqdm(total=estimated_rows, unit=' rows', desc=f'encoding on {actors} actors', smoothing=0.1) as bar:
+        try:
+            for batch in written.iter_batches(batch_size=None, batch_format='numpy'):
+                count = int(batch['rows'].sum() + batch['skipped'].sum())
+                rows += int(batch['rows'].sum())
+                bar.update(count)
+        except Exception as error:  # Ray wraps what a task raised: show our own error, not its traceback
+            raise _cause(error, BadInputError) or error
+    return rows
+
+
+def _cause(error: BaseException, kind: type) -> BaseException | None:
+    while error is not None:
+        if isinstance(error, kind):
+            return kind(str(error))
+        error = error.__cause__ or getattr(error, 'cause', None)
+    return None
+
+
+def _estimate_rows(pending: list[InputFile]) -> int:
+    """Rows of the pending inputs for the progress bar: newlines, or Parquet's row count."""
+    total = 0
+    for source in pending:
+        try:
+            total += _estimate_file_rows(source)
+        except (OSError, ValueError):  # the read task reports what is wrong with it, with more detail
+            pass
+    return total
+
+
+def _estimate_file_rows(source: InputFile) -> int:
+    if source.format == 'parquet':
+        from pyarrow import parquet
+        return parquet.read_metadata(source.path).num_rows
+    with open(source.path, 'rb') as f:
+        newlines = sum(chunk.count(b'\n') for chunk in iter(lambda: f.read(1 << 20), b''))
+    return newlines - (source.format == 'csv')  # the header
