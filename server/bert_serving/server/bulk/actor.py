@@ -52,7 +52,7 @@ class PartEncoder:
         _limit_threads(ray.get_runtime_context().get_assigned_resources().get('CPU', 1))
         config = EncoderConfig(**paths, **model.settings, gpu_id=0 if gpus else None,
                                gpu_memory_fraction=min(1.0, gpus) * 0.9)
-        self.encoder = load_encoder(config, set_logger('BULK', False))
+        self.encoder = load_encoder(config, _quiet(set_logger('BULK')))
         self.dim = self.encoder.encode(['size of the vectors'])[0].shape[1]
         self.output_dir, self.batch_size, self.with_text = output_dir, batch_size, with_text
         self.where = {'node': ray.get_runtime_context().get_node_id(), 'pid': os.getpid()}
@@ -80,3 +80,9 @@ def _limit_threads(cpus: float) -> None:
     threads = max(1, int(cpus))
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _quiet(logger):
+    """The actor's logger says only what goes wrong: one line per actor start would flood a big cluster."""
+    logger.setLevel('WARNING')
+    return logger

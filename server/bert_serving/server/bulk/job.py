@@ -1,6 +1,6 @@
 """The driver of bert-serving-encode: plan, run the Ray Data pipeline, check the output, write the manifest.
 
-Pipeline: one row per input file still to do -> read tasks that cut each file into parts (``flat_map``)
+Pipeline: one row per input file still to do -> read tasks that cut each file into parts (``map_batches``)
 -> a pool of encoder actors, one part per call, each writing its part (``map_batches``) -> the driver,
 which only counts. Ray restarts a dead actor and retries its part; parts are written atomically under
 names fixed by their rows, so a retry cannot duplicate rows, and the final check proves it.
@@ -19,8 +19,7 @@ from .inputs import BadInputError, InputFile, find_inputs, read_rows
 from .manifest import describe_run, finish_manifest, open_output_dir
 from .parts import plan_parts, scan_parts, verify_output
 
-ACTOR_RETRIES = 3  # restarts of a dead actor, and retries of the part it held
-
+ACTOR_START_TIMEOUT_S = 600
 
 def encode_corpus(args, log=print) -> dict:
     """Encode every row of ``args.input`` not yet in ``args.output_dir``; return the final manifest.
@@ -118,30 +117,37 @@ def _actor_count(ray, args) -> int:
 
 def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done: set[str]) -> int:
     """Run the Ray Data pipeline over the pending inputs, with a progress bar; return the rows encoded."""
-    from ray.data import DataContext
+    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
     context = DataContext.get_current()
-    context.enable_progress_bars = args.verbose
+    context.enable_progress_bars = args.verbose  # ours shows rows/s and the time left
     context.print_on_execution_start = args.verbose
+    logging.getLogger('ray.data').setLevel(logging.INFO if args.verbose else logging.ERROR)
+    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S  # every actor loads its model before the first part
     actors = _actor_count(ray, args)
     sources = ray.data.from_items([asdict(source) for source in pending], override_num_blocks=len(pending))
-    parts = sources.flat_map(_read_parts, fn_kwargs=dict(
+    parts = sources.map_batches(_read_parts, batch_size=1, fn_kwargs=dict(
         text_column=args.text_column, id_column=args.id_column, skip_bad_rows=args.skip_bad_rows,
-        rows_per_part=args.rows_per_part, done=done), num_cpus=0, concurrency=max(2, actors))
+        rows_per_part=args.rows_per_part, done=done), num_cpus=0, compute=TaskPoolStrategy(max(2, actors)))
+    # Ray Data's defaults restart a dead actor and retry the part it held, without limit.
     written = parts.map_batches(
-        PartEncoder, batch_size=1, concurrency=actors, num_cpus=1, num_gpus=args.gpus_per_worker or None,
+        PartEncoder, batch_size=1, compute=ActorPoolStrategy(size=actors), num_cpus=1,
+        num_gpus=args.gpus_per_worker or None,
         fn_constructor_kwargs=dict(model=model, output_dir=os.path.abspath(args.output_dir),
                                    batch_size=args.batch_size, with_text=not args.no_text,
-                                   gpus=args.gpus_per_worker),
-        max_restarts=ACTOR_RETRIES, max_task_retries=ACTOR_RETRIES)
+                                   gpus=args.gpus_per_worker))
     return _follow(written, _estimate_rows(pending), actors)
 
 
-def _read_parts(source: dict, text_column, id_column, skip_bad_rows, rows_per_part, done) -> list[dict]:
-    """Read task: one input file -> its parts not yet written."""
-    source = InputFile(**source)
-    rows = read_rows(source, text_column, id_column, skip_bad_rows)
-    return plan_parts(source, rows, rows_per_part, done)
+def _read_parts(sources: dict, text_column, id_column, skip_bad_rows, rows_per_part, done):
+    """Read task: input files -> their parts not yet written, one block each (so one actor call each)."""
+    import pyarrow
+
+    for path, name, file_format in zip(sources['path'], sources['name'], sources['format']):
+        source = InputFile(str(path), str(name), str(file_format))
+        rows = read_rows(source, text_column, id_column, skip_bad_rows)
+        for part in plan_parts(source, rows, rows_per_part, done):
+            yield pyarrow.table({key: [value] for key, value in part.items()})
 
 
 def _follow(written, estimated_rows: int, actors: int) -> int:
