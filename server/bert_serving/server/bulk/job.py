@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from dataclasses import asdict
 
 from ..model.strategy import PoolingStrategy
@@ -123,6 +124,8 @@ def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done
     context.enable_progress_bars = args.verbose  # ours shows rows/s and the time left
     context.print_on_execution_start = args.verbose
     logging.getLogger('ray.data').setLevel(logging.INFO if args.verbose else logging.ERROR)
+    if not args.verbose:  # such as "fewer inputs than actors": true of small corpora, and harmless
+        warnings.filterwarnings('ignore', category=UserWarning, module='ray.data')
     context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S  # every actor loads its model before the first part
     actors = _actor_count(ray, args)
     sources = ray.data.from_items([asdict(source) for source in pending], override_num_blocks=len(pending))
