@@ -71,3 +71,16 @@ def test_gpu_mode_writes_a_google_model_and_measures_each_variant(tiny_model_dir
                  '-num_repeat', 1)
 
     assert 'max_seq_len 40, fp16, device' in stdout and '>= 10,000 sentences/s on one H100' in stdout
+
+
+def test_bulk_benchmark_prints_both_ratios(tiny_model_dirs, tmp_path):
+    pytest.importorskip('ray.data', reason='the bulk extra: pip install "bert-serving-server[bulk]"')
+    report = tmp_path / 'bulk.json'
+    stdout = run(sys.executable, REPO / 'benchmarks' / 'bulk.py', '-model_dir', tiny_model_dirs['hf'],
+                 '-num_sentences', 60, '-num_files', 2, '-repeat', 1, '-actors', 1, 2, '-output_json', report)
+
+    assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
+    rows = json.loads(report.read_text())['rows']
+    assert [row['goal'] for row in rows[:2]] == ['>= 0.9x', 'report']
+    runs = json.loads(report.read_text())['runs']
+    assert runs['1']['rows_encoded'] == runs['2']['rows_encoded'] == 60 and runs['server'] > 0

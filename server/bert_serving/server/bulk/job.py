@@ -40,26 +40,18 @@ def encode_corpus(args, log=print) -> dict:
     pending = [source for source in inputs if source.name not in finished]
     log(f'{len(inputs)} input files, {len(inputs) - len(pending)} already encoded in {args.output_dir}')
     started = time.perf_counter()
-    encoded = 0
+    timing = {'rows_encoded': 0}
     if pending:
         with _ray_session(args) as ray:
-            model = _ship_model(ray, files, config, args)
-            encoded = _run_pipeline(ray, args, model, pending, set(done))
+            model, timing['graph_s'] = _ship_model(ray, files, config, args)
+            timing.update(_run_pipeline(ray, args, model, pending, set(done)))
     summary = verify_output(args.output_dir, inputs, args.rows_per_part)
-    import pyarrow
-    import ray as ray_package
-    versions = {'bert_serving': _version(), 'ray': ray_package.__version__, 'pyarrow': pyarrow.__version__}
-    manifest = finish_manifest(args.output_dir, manifest, summary, versions)
-    seconds = time.perf_counter() - started
-    log(f'{encoded} rows encoded in {seconds:.1f} s ({encoded / max(seconds, 1e-9):.0f} rows/s); '
-        f'{args.output_dir} holds {summary.rows} rows of {len(summary.inputs)} files, dim {summary.dim}, '
+    timing['seconds'] = round(time.perf_counter() - started, 3)
+    log(f'{timing["rows_encoded"]} rows encoded in {timing["seconds"]:.1f} s '
+        f'({timing.get("steady_rows_per_s", 0):.0f} rows/s once the actors were up); {args.output_dir} holds '
+        f'{summary.rows} rows of {len(summary.inputs)} files, dim {summary.dim}, '
         f'{len(summary.skipped)} bad rows skipped: every row exactly once')
-    return manifest
-
-
-def _version() -> str:
-    from ..version import __version__
-    return __version__
+    return finish_manifest(args.output_dir, manifest, summary, timing)
 
 
 def _finished_sources(done: dict[str, dict], rows_per_part: int) -> set[str]:
@@ -87,10 +79,11 @@ def _ray_session(args):
         ray.shutdown()
 
 
-def _ship_model(ray, files, config, args) -> ShippedModel:
-    """Build the frozen graph once here and put it and the vocabulary in the object store."""
+def _ship_model(ray, files, config, args) -> tuple[ShippedModel, float]:
+    """Build the frozen graph once here, put it and the vocabulary in the object store; and the seconds taken."""
     from ..server import build_graph
 
+    started = time.perf_counter()
     graph_path = build_graph(files, args)
     try:
         with open(graph_path, 'rb') as graph, open(files.vocab_path, 'rb') as vocab:
@@ -100,7 +93,7 @@ def _ship_model(ray, files, config, args) -> ShippedModel:
     settings = dict(max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
                     add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
                     model_max_len=config.max_position_embeddings, xla=args.xla)
-    return ShippedModel(*refs, settings)
+    return ShippedModel(*refs, settings), round(time.perf_counter() - started, 3)
 
 
 def _actor_count(ray, args) -> int:
@@ -116,8 +109,8 @@ def _actor_count(ray, args) -> int:
     return count
 
 
-def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done: set[str]) -> int:
-    """Run the Ray Data pipeline over the pending inputs, with a progress bar; return the rows encoded."""
+def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done: set[str]) -> dict:
+    """Run the Ray Data pipeline over the pending inputs, with a progress bar; return its figures."""
     from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
     context = DataContext.get_current()
@@ -153,20 +146,27 @@ def _read_parts(sources: dict, text_column, id_column, skip_bad_rows, rows_per_p
             yield pyarrow.table({key: [value] for key, value in part.items()})
 
 
-def _follow(written, estimated_rows: int, actors: int) -> int:
-    """Drain the pipeline, showing rows/s and the time left; return the rows encoded."""
+def _follow(written, estimated_rows: int, actors: int) -> dict:
+    """Drain the pipeline, showing rows/s and the time left; return the rows encoded and the steady rate.
+
+    The steady rate counts from the first part written, leaving out start-up (cluster, graph, actors).
+    """
     from tqdm import tqdm
 
-    rows = 0
+    rows, first = 0, None
     with tqdm(total=estimated_rows, unit=' rows', desc=f'encoding on {actors} actors', smoothing=0.1) as bar:
         try:
             for batch in written.iter_batches(batch_size=None, batch_format='numpy'):
-                count = int(batch['rows'].sum() + batch['skipped'].sum())
+                if first is None:
+                    first = (time.perf_counter(), int(batch['rows'].sum()))
                 rows += int(batch['rows'].sum())
-                bar.update(count)
+                bar.update(int(batch['rows'].sum() + batch['skipped'].sum()))
         except Exception as error:  # Ray wraps what a task raised: show our own error, not its traceback
             raise _cause(error, BadInputError) or error
-    return rows
+    figures = {'rows_encoded': rows, 'actors': actors}
+    if first and rows > first[1]:
+        figures['steady_rows_per_s'] = round((rows - first[1]) / (time.perf_counter() - first[0]), 1)
+    return figures
 
 
 def _cause(error: BaseException, kind: type) -> BaseException | None:

@@ -72,15 +72,23 @@ def _check_same_run(path: str, existing: dict, run: dict) -> None:
                              f'use another -output_dir, or -overwrite to start over')
 
 
-def finish_manifest(output_dir: str, manifest: dict, summary: OutputSummary, versions: dict) -> dict:
-    """Record what the folder holds once the final check has passed."""
+def finish_manifest(output_dir: str, manifest: dict, summary: OutputSummary, timing: dict) -> dict:
+    """Record what the folder holds once the final check has passed, and this run's figures."""
     manifest.update(status='complete', finished=_now(), inputs=summary.inputs, rows=summary.rows,
                     dim=summary.dim, skipped_rows=len(summary.skipped), skipped=summary.skipped,
                     schema={'id': 'string', 'text': None if manifest['options']['no_text'] else 'string',
                             'embedding': f'fixed_size_list<float32>[{summary.dim}]'},
-                    versions=versions)
+                    last_run=timing, versions=_versions())
     write_manifest(output_dir, manifest)
     return manifest
+
+
+def _versions() -> dict:
+    import pyarrow
+    import ray
+
+    from ..version import __version__
+    return {'bert_serving': __version__, 'ray': ray.__version__, 'pyarrow': pyarrow.__version__}
 
 
 def write_manifest(output_dir: str, manifest: dict) -> None:
