@@ -238,3 +238,17 @@ def test_a_killed_driver_resumes_without_redoing_finished_parts(cluster, tiny_mo
     assert {name: after[name] for name in before} == before, 'finished parts were written again'
     assert len(after) == total_parts(corpus)
     check_output(output, corpus, reference)
+
+
+def test_a_bad_row_read_on_the_cluster_stops_the_run_naming_file_and_row(cluster, tiny_model_dirs, tmp_path):
+    (tmp_path / 'in').mkdir()
+    (tmp_path / 'in' / 'bad.txt').write_text('a fine line\n\nanother\n')
+    result = subprocess.run([str(BIN / 'bert-serving-encode'), '-model_dir', str(tiny_model_dirs['hf']),
+                             '-input', str(tmp_path / 'in' / 'bad.txt'), '-output_dir', str(tmp_path / 'out'),
+                             '-num_workers', '1', '-ray_address', cluster.address], capture_output=True, text=True,
+                            env={**os.environ, 'RAY_AUTH_MODE': 'disabled'}, timeout=150)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.splitlines()[-1] == (
+        f'bert-serving-encode: error: {tmp_path}/in/bad.txt: row 1 (line 2): the text is empty '
+        f"(column 'text'; -skip_bad_rows skips such rows)")
+    assert 'Traceback' not in result.stderr

@@ -26,13 +26,13 @@ def rows_of(path: Path, text_column='text', id_column=None, skip=False, input_fo
 
 
 def test_each_format_reads_its_texts_and_ids_in_file_order(tmp_path):
-    (tmp_path / 'a.txt').write_text('first line\nsecond line\n')
+    (tmp_path / 'a.txt').write_bytes(b'first line\r\nsecond\rline\n')  # Windows ending; a stray CR is text
     (tmp_path / 'b.jsonl').write_text('{"text": "one", "key": 7}\n{"text": "two", "key": 8}\n')
     (tmp_path / 'c.csv').write_text('key,text\n007,"a, quoted\nline"\n008,plain\n')
     parquet.write_table(pa.table({'text': ['x', 'y'], 'key': ['p', 'q']}), tmp_path / 'd.parquet')
 
     assert rows_of(tmp_path / 'a.txt').ids == ['a.txt:0', 'a.txt:1']
-    assert rows_of(tmp_path / 'a.txt').texts == ['first line', 'second line']
+    assert rows_of(tmp_path / 'a.txt').texts == ['first line', 'second\rline']
     jsonl = rows_of(tmp_path / 'b.jsonl', id_column='key')
     assert (jsonl.ids, jsonl.texts) == (['7', '8'], ['one', 'two'])
     csv = rows_of(tmp_path / 'c.csv', id_column='key')

@@ -79,4 +79,6 @@ def encode(argv=None) -> int:
         parser.exit(2, f'{parser.prog}: error: {error}\n')
     except IncompleteOutputError as error:
         parser.exit(1, f'{parser.prog}: error: {error}\n')
+    except KeyboardInterrupt:
+        parser.exit(130, f'{parser.prog}: interrupted; the same command resumes where this run stopped\n')
     return 0

@@ -103,8 +103,11 @@ def _text_problem(text) -> str | None:
 def _read_text(path: str, text_column: str, id_column: str | None):
     if id_column:
         raise BadInputError(f'{path}: -id_column {id_column!r} needs a format with columns, not text')
-    with open(path, encoding='utf-8') as f:
-        return [line.rstrip('\r\n') for line in f], None
+    with open(path, encoding='utf-8', newline='') as f:
+        lines = f.read().split('\n')  # only \n ends a line: a stray \r stays inside its sentence
+    if lines[-1] == '':
+        lines.pop()
+    return [line.removesuffix('\r') for line in lines], None
 
 
 def _read_jsonl(path: str, text_column: str, id_column: str | None):

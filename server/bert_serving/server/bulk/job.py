@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from ..model.strategy import PoolingStrategy
@@ -42,9 +43,11 @@ def encode_corpus(args, log=print) -> dict:
     started = time.perf_counter()
     timing = {'rows_encoded': 0}
     if pending:
-        with _ray_session(args) as ray:
-            model, timing['graph_s'] = _ship_model(ray, files, config, args)
-            timing.update(_run_pipeline(ray, args, model, pending, set(done)))
+        with ThreadPoolExecutor(max_workers=1) as builder:  # build the graph while Ray starts
+            graph = builder.submit(_timed_build, files, args)
+            with _ray_session(args) as ray:
+                model = _ship_model(ray, *graph.result(), files, config, args, timing)
+                timing.update(_run_pipeline(ray, args, model, pending, set(done)))
     summary = verify_output(args.output_dir, inputs, args.rows_per_part)
     timing['seconds'] = round(time.perf_counter() - started, 3)
     log(f'{timing["rows_encoded"]} rows encoded in {timing["seconds"]:.1f} s '
@@ -79,21 +82,27 @@ def _ray_session(args):
         ray.shutdown()
 
 
-def _ship_model(ray, files, config, args) -> tuple[ShippedModel, float]:
-    """Build the frozen graph once here, put it and the vocabulary in the object store; and the seconds taken."""
+def _timed_build(files, args) -> tuple[str, float]:
+    """The frozen graph, built as the server builds it, and the seconds it took."""
     from ..server import build_graph
 
     started = time.perf_counter()
-    graph_path = build_graph(files, args)
+    return build_graph(files, args), time.perf_counter() - started
+
+
+def _ship_model(ray, graph_path: str, build_s: float, files, config, args, timing: dict) -> ShippedModel:
+    """Put the graph and the vocabulary in the object store (the graph file goes); record how long it all took."""
+    started = time.perf_counter()
     try:
         with open(graph_path, 'rb') as graph, open(files.vocab_path, 'rb') as vocab:
             refs = ray.put(graph.read()), ray.put(vocab.read())
     finally:
         os.remove(graph_path)
+    timing.update(graph_s=round(build_s, 3), ship_s=round(time.perf_counter() - started, 3))
     settings = dict(max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
                     add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
                     model_max_len=config.max_position_embeddings, xla=args.xla)
-    return ShippedModel(*refs, settings), round(time.perf_counter() - started, 3)
+    return ShippedModel(*refs, settings)
 
 
 def _actor_count(ray, args) -> int:
