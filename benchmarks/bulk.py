@@ -33,6 +33,7 @@ def parse_args(argv=None):
     parser.add_argument('-num_sentences', type=int, default=6000)
     parser.add_argument('-num_files', type=int, default=4)
     parser.add_argument('-max_seq_len', type=int, default=40)
+    parser.add_argument('-rows_per_part', type=int, default=500)
     parser.add_argument('-actors', type=int, nargs='+', default=[1, 2], help='actor counts to run')
     parser.add_argument('-repeat', type=int, default=2)
     parser.add_argument('-output_json', default=None)
@@ -60,7 +61,7 @@ def encode_run(args, corpus: Path, output: Path, actors: int) -> dict:
     start = time.perf_counter()
     completed = subprocess.run([str(BIN / 'bert-serving-encode'), '-model_dir', args.model_dir, '-input',
                                 f'{corpus}/*.txt', '-output_dir', str(output), '-num_workers', str(actors),
-                                '-max_seq_len', str(args.max_seq_len), '-rows_per_part', '500'],
+                                '-max_seq_len', str(args.max_seq_len), '-rows_per_part', str(args.rows_per_part)],
                                capture_output=True, text=True, env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
     if completed.returncode != 0:
         raise RuntimeError(f'bert-serving-encode failed:\n{completed.stderr[-3000:]}')

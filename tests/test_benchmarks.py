@@ -77,7 +77,8 @@ def test_bulk_benchmark_prints_both_ratios(tiny_model_dirs, tmp_path):
     pytest.importorskip('ray.data', reason='the bulk extra: pip install "bert-serving-server[bulk]"')
     report = tmp_path / 'bulk.json'
     stdout = run(sys.executable, REPO / 'benchmarks' / 'bulk.py', '-model_dir', tiny_model_dirs['hf'],
-                 '-num_sentences', 60, '-num_files', 2, '-repeat', 1, '-actors', 1, 2, '-output_json', report)
+                 '-num_sentences', 60, '-num_files', 2, '-rows_per_part', 10, '-repeat', 1, '-actors', 1, 2,
+                 '-output_json', report)
 
     assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
     rows = json.loads(report.read_text())['rows']

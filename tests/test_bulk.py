@@ -177,8 +177,8 @@ def check_output(output: Path, corpus: dict, reference: dict) -> dict:
 def test_encodes_every_row_once_on_both_nodes_as_the_server_does(cluster, tiny_model_dirs, corpus, reference,
                                                                 tmp_path):
     output = tmp_path / 'out'
-    log = finish(start(encode_command(tiny_model_dirs['hf'], corpus, output), cluster, tmp_path / 'log'),
-                 tmp_path / 'log')
+    command = encode_command(tiny_model_dirs['hf'], corpus, output, '-batch_size', 16)
+    log = finish(start(command, cluster, tmp_path / 'log'), tmp_path / 'log')
 
     manifest = check_output(output, corpus, reference)
     assert len({part['node'] for part in parts_of(output).values()}) == 2, 'the actors did not use both nodes'

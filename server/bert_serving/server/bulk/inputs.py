@@ -18,6 +18,13 @@ FORMATS = {'.txt': 'text', '.text': 'text', '.jsonl': 'jsonl', '.ndjson': 'jsonl
 class BadInputError(ValueError):
     """Input the command cannot encode; the message names the file and, where it applies, the row."""
 
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message  # as said: Ray Data appends its retry advice to ``args`` on the way back
+
+    def __reduce__(self):
+        return type(self), (self.message,)
+
 
 @dataclass(frozen=True)
 class InputFile:

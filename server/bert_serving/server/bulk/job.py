@@ -50,8 +50,9 @@ def encode_corpus(args, log=print) -> dict:
                 timing.update(_run_pipeline(ray, args, model, pending, set(done)))
     summary = verify_output(args.output_dir, inputs, args.rows_per_part)
     timing['seconds'] = round(time.perf_counter() - started, 3)
-    log(f'{timing["rows_encoded"]} rows encoded in {timing["seconds"]:.1f} s '
-        f'({timing.get("steady_rows_per_s", 0):.0f} rows/s once the actors were up); {args.output_dir} holds '
+    steady = timing.get('steady_rows_per_s')
+    steady = f' ({steady:.0f} rows/s once the actors were up)' if steady else ''
+    log(f'{timing["rows_encoded"]} rows encoded in {timing["seconds"]:.1f} s{steady}; {args.output_dir} holds '
         f'{summary.rows} rows of {len(summary.inputs)} files, dim {summary.dim}, '
         f'{len(summary.skipped)} bad rows skipped: every row exactly once')
     return finish_manifest(args.output_dir, manifest, summary, timing)
@@ -125,10 +126,15 @@ def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done
     context = DataContext.get_current()
     context.enable_progress_bars = args.verbose  # ours shows rows/s and the time left
     context.print_on_execution_start = args.verbose
-    logging.getLogger('ray.data').setLevel(logging.INFO if args.verbose else logging.ERROR)
+    # Not even errors: the command reports what failed in one line (with Ray's traceback under -verbose).
+    logging.getLogger('ray.data').setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     if not args.verbose:  # such as "fewer inputs than actors": true of small corpora, and harmless
         warnings.filterwarnings('ignore', category=UserWarning, module='ray.data')
     context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S  # every actor loads its model before the first part
+    # A part is small next to its encoding: hand it to the least busy actor, not the one beside its reader.
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # "deprecated": yet Ray 2.60 still prefers the reader's node without it
+        context.execution_options.actor_locality_enabled = False
     actors = _actor_count(ray, args)
     sources = ray.data.from_items([asdict(source) for source in pending], override_num_blocks=len(pending))
     parts = sources.map_batches(_read_parts, batch_size=1, fn_kwargs=dict(
@@ -179,11 +185,14 @@ def _follow(written, estimated_rows: int, actors: int) -> dict:
 
 
 def _cause(error: BaseException, kind: type) -> BaseException | None:
-    while error is not None:
+    """The innermost ``kind`` in the chain of ``error``: Ray's wrappers are ``kind`` too, with its traceback."""
+    found, seen = None, set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
         if isinstance(error, kind):
-            return kind(str(error))
-        error = error.__cause__ or getattr(error, 'cause', None)
-    return None
+            found = error
+        error = getattr(error, 'cause', None) or error.__cause__
+    return kind(getattr(found, 'message', str(found))) if found is not None else None
 
 
 def _estimate_rows(pending: list[InputFile]) -> int:
