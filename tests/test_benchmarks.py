@@ -73,15 +73,15 @@ def test_gpu_mode_writes_a_google_model_and_measures_each_variant(tiny_model_dir
     assert 'max_seq_len 40, fp16, device' in stdout and '>= 10,000 sentences/s on one H100' in stdout
 
 
-def test_bulk_benchmark_prints_both_ratios(tiny_model_dirs, tmp_path):
+def test_bulk_benchmark_prints_its_ratio_to_the_server(tiny_model_dirs, tmp_path):
     pytest.importorskip('ray.data', reason='the bulk extra: pip install "bert-serving-server[bulk]"')
     report = tmp_path / 'bulk.json'
+    # One actor count only: each is a whole bert-serving-encode run (a local Ray cluster), the costly part.
     stdout = run(sys.executable, REPO / 'benchmarks' / 'bulk.py', '-model_dir', tiny_model_dirs['hf'],
-                 '-num_sentences', 60, '-num_files', 2, '-rows_per_part', 10, '-repeat', 1, '-actors', 1, 2,
+                 '-num_sentences', 60, '-num_files', 2, '-rows_per_part', 10, '-repeat', 1, '-actors', 1,
                  '-output_json', report)
 
     assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
-    rows = json.loads(report.read_text())['rows']
-    assert [row['goal'] for row in rows[:2]] == ['>= 0.9x', 'report']
-    runs = json.loads(report.read_text())['runs']
-    assert runs['1']['rows_encoded'] == runs['2']['rows_encoded'] == 60 and runs['server'] > 0
+    results = json.loads(report.read_text())
+    assert results['rows'][0]['goal'] == '>= 0.9x' and 'whole command' in results['rows'][1]['name']
+    assert results['runs']['1']['rows_encoded'] == 60 and results['runs']['server'] > 0
