@@ -18,7 +18,7 @@ from servers import ServerProcess
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((REPO / 'example').glob('[1-9]_*.py'))
+EXAMPLES = sorted((REPO / 'example').glob('[1-9]*_*.py'))
 
 
 @pytest.fixture(scope='module')
