@@ -95,7 +95,8 @@ def report(args, best: dict) -> list[Row]:
     if len(args.actors) > 1:
         least = min(args.actors)
         ratio = best[most]['steady_rows_per_s'] / best[least]['steady_rows_per_s']
-        rows.append(Row(f'bert-serving-encode {most} actors vs {least}', f'{best[most]["steady_rows_per_s"]:.0f} rows/s',
+        rows.append(Row(f'bert-serving-encode {most} actors vs {least}',
+                        f'{best[most]["steady_rows_per_s"]:.0f} rows/s',
                         f'{best[least]["steady_rows_per_s"]:.0f} rows/s', f'{ratio:.2f}x', 'report', None))
     for actors in args.actors:
         run = best[actors]

@@ -121,20 +121,9 @@ def _actor_count(ray, args) -> int:
 
 def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done: set[str]) -> dict:
     """Run the Ray Data pipeline over the pending inputs, with a progress bar; return its figures."""
-    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
-    context = DataContext.get_current()
-    context.enable_progress_bars = args.verbose  # ours shows rows/s and the time left
-    context.print_on_execution_start = args.verbose
-    # Not even errors: the command reports what failed in one line (with Ray's traceback under -verbose).
-    logging.getLogger('ray.data').setLevel(logging.INFO if args.verbose else logging.CRITICAL)
-    if not args.verbose:  # such as "fewer inputs than actors": true of small corpora, and harmless
-        warnings.filterwarnings('ignore', category=UserWarning, module='ray.data')
-    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S  # every actor loads its model before the first part
-    # A part is small next to its encoding: hand it to the least busy actor, not the one beside its reader.
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # "deprecated": yet Ray 2.60 still prefers the reader's node without it
-        context.execution_options.actor_locality_enabled = False
+    _configure_ray_data(args.verbose)
     actors = _actor_count(ray, args)
     sources = ray.data.from_items([asdict(source) for source in pending], override_num_blocks=len(pending))
     parts = sources.map_batches(_read_parts, batch_size=1, fn_kwargs=dict(
@@ -148,6 +137,23 @@ def _run_pipeline(ray, args, model: ShippedModel, pending: list[InputFile], done
                                    batch_size=args.batch_size, with_text=not args.no_text,
                                    gpus=args.gpus_per_worker))
     return _follow(written, _estimate_rows(pending), actors)
+
+
+def _configure_ray_data(verbose: bool) -> None:
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = verbose  # ours shows rows/s and the time left
+    context.print_on_execution_start = verbose
+    # Not even errors: the command reports what failed in one line (with Ray's traceback under -verbose).
+    logging.getLogger('ray.data').setLevel(logging.INFO if verbose else logging.CRITICAL)
+    if not verbose:  # such as "fewer inputs than actors": true of small corpora, and harmless
+        warnings.filterwarnings('ignore', category=UserWarning, module='ray.data')
+    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S  # every actor loads its model before the first part
+    # A part is small next to its encoding: hand it to the least busy actor, not the one beside its reader.
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # "deprecated": yet Ray 2.60 still prefers the reader's node without it
+        context.execution_options.actor_locality_enabled = False
 
 
 def _read_parts(sources: dict, text_column, id_column, skip_bad_rows, rows_per_part, done):
