@@ -91,3 +91,17 @@ def test_multi_server_benchmark_prints_both_rows_with_their_goals(tiny_model_dir
     assert [row['name'][0] for row in rows] == ['1', '2', '3']
     assert [row['goal'] for row in rows] == ['>= 0.90, equal within 1e-5', '<= +1 ms at p50', '<= +1 ms at p50']
     assert float(re.search(r'max difference (\S+)\)', rows[0]['ratio']).group(1)) <= 1e-5  # same vectors
+
+
+def test_bulk_benchmark_prints_its_ratio_to_the_server(tiny_model_dirs, tmp_path):
+    pytest.importorskip('ray.data', reason='the bulk extra: pip install "bert-serving-server[bulk]"')
+    report = tmp_path / 'bulk.json'
+    # One actor count only: each is a whole bert-serving-encode run (a local Ray cluster), the costly part.
+    stdout = run(sys.executable, REPO / 'benchmarks' / 'bulk.py', '-model_dir', tiny_model_dirs['hf'],
+                 '-num_sentences', 60, '-num_files', 2, '-rows_per_part', 10, '-repeat', 1, '-actors', 1,
+                 '-output_json', report)
+
+    assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
+    results = json.loads(report.read_text())
+    assert results['rows'][0]['goal'] == '>= 0.9x' and 'whole command' in results['rows'][1]['name']
+    assert results['runs']['1']['rows_encoded'] == 60 and results['runs']['server'] > 0

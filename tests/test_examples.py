@@ -18,7 +18,7 @@ from servers import ServerProcess
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((REPO / 'example').glob('[1-9]_*.py'))
+EXAMPLES = sorted((REPO / 'example').glob('[1-9]*_*.py'))
 
 
 @pytest.fixture(scope='module')
@@ -41,7 +41,7 @@ def ports(server) -> list[str]:
 
 def test_every_example_is_documented_and_listed_in_the_readme():
     readme = (REPO / 'README.md').read_text()
-    assert len(EXAMPLES) == 9
+    assert len(EXAMPLES) == 10
     for path in EXAMPLES:
         docstring = ast.get_docstring(ast.parse(path.read_text()))
         assert docstring and f'python example/{path.name}' in docstring, f'{path.name}: no usage in its docstring'
@@ -125,3 +125,15 @@ def test_9_fine_tuned_vectors_differ(server, minilm_dir, tmp_path):
     cosines = [float(c) for c in re.findall(r'cosine\(pretrained, fine-tuned\) = ([\d.]+)', out)]
     assert len(cosines) == 4 and all(0.5 < c < 0.9999 for c in cosines), out
     assert 'the fine-tuned vectors differ: True' in out
+
+
+def test_10_bulk_search_finds_neighbours_in_parquet(minilm_dir, tmp_path):
+    pytest.importorskip('ray.data', reason='the bulk extra: pip install "bert-serving-server[bulk]"')
+    out = run_example('10_bulk_search', '-model_dir', minilm_dir, '-output_dir', tmp_path / 'vectors',
+                      '-query', 'who scored in the final?')
+    assert '240 sentences encoded, 384 dimensions' in out
+    first = out.split('query: who scored in the final?')[1].splitlines()[1]
+    topics = (REPO / 'example' / 'data' / 'topics.tsv').read_text().splitlines()
+    sports = {line.split('\t', 1)[1] for line in topics if line.startswith('sports\t')}
+    assert first.split('  ', 2)[2] in sports, out
+    assert sorted(p.suffix for p in (tmp_path / 'vectors').iterdir())[-1] == '.parquet'

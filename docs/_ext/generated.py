@@ -19,8 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def command_parsers() -> dict:
     from bert_serving.server import get_args_parser, get_benchmark_parser, get_shutdown_parser
+    from bert_serving.server.args import get_encode_parser
     return {'bert-serving-start': get_args_parser, 'bert-serving-benchmark': get_benchmark_parser,
-            'bert-serving-terminate': get_shutdown_parser}
+            'bert-serving-terminate': get_shutdown_parser, 'bert-serving-encode': get_encode_parser}
 
 
 def help_text(command: str) -> str:

@@ -46,7 +46,11 @@ def pooling_strategy_type(value: str) -> PoolingStrategy:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_encoding_options(parser: argparse.ArgumentParser):
+    """The options that decide what a sentence's vector is (bert-serving-start and bert-serving-encode share them).
+
+    Returns the 'BERT parameters' group, so that a command can add its own options there.
+    """
     paths = parser.add_argument_group('File paths', 'where the model and the optimized graph are')
     paths.add_argument('-model_dir', type=str, required=True,
                        help='folder of the pretrained BERT model (Google checkpoint or Hugging Face safetensors)')
@@ -72,10 +76,24 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                       help='leave [CLS] and [SEP] out of the pooling (their token vectors become zero)')
     bert.add_argument('-no_special_token', action='store_true', default=False,
                       help='do not add [CLS] and [SEP] to the sentences')
-    bert.add_argument('-show_tokens_to_client', action='store_true', default=False,
-                      help='send the server-side tokenization back with the vectors')
     bert.add_argument('-no_position_embeddings', action='store_true', default=False,
                       help='build the model without position embeddings')
+    # `-task classify` (the classify branch) belongs here: it changes what a row becomes for both commands.
+    return bert
+
+
+def add_precision_options(group) -> None:
+    """-xla and -fp16, the same for serving and bulk encoding."""
+    group.add_argument('-xla', action='store_true', default=False,
+                       help='compile the graph with XLA')
+    group.add_argument('-fp16', action='store_true', default=False,
+                       help='compute in half precision (results are still float32)')
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    bert = add_encoding_options(parser)
+    bert.add_argument('-show_tokens_to_client', action='store_true', default=False,
+                      help='send the server-side tokenization back with the vectors')
     bert.add_argument('-fixed_embed_length', action='store_true', default=False,
                       help='with -max_seq_len NONE and NONE pooling, pad token-level results to the model length')
 
@@ -115,10 +133,7 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
                               '"server busy" error instead of piling up in memory')
     serving.add_argument('-cpu', action='store_true', default=False,
                          help='run on the CPU even when GPUs are there')
-    serving.add_argument('-xla', action='store_true', default=False,
-                         help='compile the graph with XLA')
-    serving.add_argument('-fp16', action='store_true', default=False,
-                         help='compute in half precision (results are still float32)')
+    add_precision_options(serving)
     serving.add_argument('-gpu_memory_fraction', type=fraction, default=0.5,
                          help='share of a GPU\'s memory one worker may take')
     serving.add_argument('-device_map', type=int, nargs='+', default=[],
@@ -175,6 +190,52 @@ def get_benchmark_parser() -> argparse.ArgumentParser:
     output.add_argument('-output_csv', type=str, default=None, help='write the results as CSV')
     output.add_argument('-output_png', type=str, default=None,
                         help='plot sentences/s per parameter (needs bert-serving-server[benchmark])')
+    return parser
+
+
+def non_negative_float(value: str) -> float:
+    """A number >= 0."""
+    number = _number(value, float, 'a number')
+    if number < 0:
+        raise argparse.ArgumentTypeError(f'{number} must be 0 or more')
+    return number
+
+
+def get_encode_parser() -> argparse.ArgumentParser:
+    """Parser of bert-serving-encode: the server's encoding options plus the corpus, the output and Ray."""
+    parser = argparse.ArgumentParser(prog='bert-serving-encode',
+                                     description='Encode a corpus into Parquet files on Ray Data '
+                                                 '(a local cluster, or an existing one).')
+    bert = add_encoding_options(parser)
+    add_precision_options(bert)
+    corpus = parser.add_argument_group('Corpus', 'what is read and what is written')
+    corpus.add_argument('-input', nargs='+', required=True,
+                        help='input files or glob patterns (quote them), e.g. "corpus/*.txt"')
+    corpus.add_argument('-input_format', choices=('text', 'jsonl', 'csv', 'parquet'), default=None,
+                        help='text (one sentence a line), jsonl, csv or parquet (default: from the file suffix)')
+    corpus.add_argument('-text_column', default='text', help='column (or JSON key) holding the sentence')
+    corpus.add_argument('-id_column', default=None,
+                        help='column holding each row\'s id (default: the file\'s path and the row number)')
+    corpus.add_argument('-output_dir', required=True, help='folder of the Parquet parts and _manifest.json')
+    corpus.add_argument('-rows_per_part', type=positive_int, default=10_000,
+                        help='input rows per output part: the unit of work that a crash can lose')
+    corpus.add_argument('-no_text', action='store_true', default=False, help='leave the text out of the output')
+    corpus.add_argument('-overwrite', action='store_true', default=False,
+                        help='delete what -output_dir holds and start over')
+    corpus.add_argument('-skip_bad_rows', action='store_true', default=False,
+                        help='skip empty or non-string texts (counted and listed in the manifest) '
+                             'instead of stopping at the first')
+    cluster = parser.add_argument_group('Ray', 'where the encoder actors run')
+    cluster.add_argument('-ray_address', default=None,
+                         help='auto, host:port or ray://host:port of a running cluster (default: start a local one)')
+    cluster.add_argument('-num_workers', type=positive_int, default=None,
+                         help='encoder actors (default: one per GPU with -gpus_per_worker, else one per CPU)')
+    cluster.add_argument('-batch_size', type=positive_int, default=256, help='sentences per forward pass')
+    cluster.add_argument('-gpus_per_worker', type=non_negative_float, default=0,
+                         help='GPUs each actor takes (1: one actor per GPU; 0: CPU)')
+    parser.add_argument('-verbose', action='store_true', default=False,
+                        help="debug logging, and TensorFlow's native start-up lines")
+    parser.add_argument('-version', action='version', version='%(prog)s ' + __version__)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Entry points of the bert-serving-* commands."""
 
+import os
 import signal
 import sys
 
@@ -50,3 +51,34 @@ def benchmark(argv=None) -> int:
     from .benchmark import main as run
 
     return run(argv)
+
+
+BULK_MISSING = ('bert-serving-encode needs Ray Data, pyarrow and tqdm: '
+                'pip install "bert-serving-server[bulk]"')
+
+
+def encode(argv=None) -> int:
+    """bert-serving-encode: encode a corpus into Parquet parts on a local or an existing Ray cluster."""
+    from .args import get_encode_parser
+
+    parser = get_encode_parser()
+    args = parser.parse_args(argv)
+    try:
+        import pyarrow  # noqa: F401  (the extra's packages, checked before any work)
+        import ray.data  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError as error:
+        parser.exit(2, f'{parser.prog}: error: {BULK_MISSING} ({error})\n')
+    from .bulk.job import encode_corpus
+    from .bulk.parts import IncompleteOutputError
+
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '0' if args.verbose else '2')
+    try:
+        encode_corpus(args, log=lambda line: print(line, file=sys.stderr))
+    except ValueError as error:  # bad options, model, input or output folder: one line, as argparse does
+        parser.exit(2, f'{parser.prog}: error: {error}\n')
+    except IncompleteOutputError as error:
+        parser.exit(1, f'{parser.prog}: error: {error}\n')
+    except KeyboardInterrupt:
+        parser.exit(130, f'{parser.prog}: interrupted; the same command resumes where this run stopped\n')
+    return 0

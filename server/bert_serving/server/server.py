@@ -29,6 +29,14 @@ from .worker import WorkerConfig
 
 def check_model(args) -> tuple[ModelFiles, BertConfig]:
     """Find the model files and check the options against the model; ValueError says what is wrong."""
+    files, config = check_encoding_options(args)
+    if args.priority_batch_size < 0:
+        raise ValueError('-priority_batch_size must be 0 or more')
+    return files, config
+
+
+def check_encoding_options(args) -> tuple[ModelFiles, BertConfig]:
+    """The model files of the options of ``args.add_encoding_options``, checked against the model's config."""
     files = locate_model(args.model_dir, config_name=args.config_name, ckpt_name=args.ckpt_name,
                          tuned_model_dir=args.tuned_model_dir)
     config = BertConfig.from_json_file(files.config_path)
@@ -41,9 +49,14 @@ def check_model(args) -> tuple[ModelFiles, BertConfig]:
     if args.max_seq_len is not None and args.max_seq_len > config.max_position_embeddings:
         raise ValueError(f'-max_seq_len {args.max_seq_len} is longer than the model allows '
                          f'(max_position_embeddings = {config.max_position_embeddings} in {files.config_path})')
-    if args.priority_batch_size < 0:
-        raise ValueError('-priority_batch_size must be 0 or more')
     return files, config
+
+
+def build_graph(files: ModelFiles, args) -> str:
+    """Freeze and optimize the graph that the encoding options ask for; return the file's path."""
+    vocab = load_vocab(files.vocab_path)
+    special_ids = tuple(vocab[token] for token in ('[CLS]', '[SEP]') if token in vocab)
+    return _build_graph(files, args, special_ids)
 
 
 def _build_graph(files: ModelFiles, args, special_token_ids: tuple[int, ...]) -> str:
@@ -107,12 +120,10 @@ class BertServer(threading.Thread):
         os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '0' if args.verbose else '2')
         self.model_files, self.bert_config = check_model(args)
         self.curve = curve_enabled(args)
-        vocab = load_vocab(self.model_files.vocab_path)
-        special_ids = tuple(vocab[token] for token in ('[CLS]', '[SEP]') if token in vocab)
         self.logger.info('freeze, optimize and export the graph (%s layout, %d layers)...',
                          self.model_files.layout, self.bert_config.num_hidden_layers)
         started = time.perf_counter()
-        self.graph_path = _build_graph(self.model_files, args, special_ids)
+        self.graph_path = build_graph(self.model_files, args)
         self.logger.info('optimized graph written to %s in %.1f s', self.graph_path, time.perf_counter() - started)
         self.device_map = plan_devices(args.num_worker, args.cpu, args.device_map, self.logger)
         self.is_ready = threading.Event()

@@ -70,7 +70,7 @@ def _serve(config: WorkerConfig) -> None:
     to_sink.setsockopt(zmq.LINGER, 5000)
     to_sink.connect(config.sink_address)
     try:
-        encoder = _load_encoder(config, logger)
+        encoder = load_encoder(config, logger)
     except Exception as error:  # report why, so the server can tell the user instead of waiting
         logger.error('could not load the model: %s', error, exc_info=True)
         to_ventilator.send_multipart([protocol.FAILED, b'%d' % config.worker_id, str(error).encode()])
@@ -103,7 +103,11 @@ def _close(context, *sockets) -> None:
     context.term()
 
 
-def _load_encoder(config: WorkerConfig, logger):
+def load_encoder(config, logger):
+    """A warmed-up SentenceEncoder on the config's device; ``config`` has WorkerConfig's model and device fields.
+
+    Bulk encoding's actors load theirs here too, so both run the same encoder.
+    """
     from .model.encoder import SentenceEncoder
     from .model.graph import select_device
 
