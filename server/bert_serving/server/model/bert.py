@@ -1,4 +1,4 @@
-"""The BERT encoder forward pass (inference only) as a tf.Module holding Google-named weights."""
+"""The BERT encoder forward pass as a tf.Module holding Google-named weights (trainable for fine-tuning)."""
 from __future__ import annotations
 
 import math
@@ -27,24 +27,35 @@ class BertModel(tf.Module):
 
     Kernels and embedding tables are stored in ``dtype`` (float16 for half precision); biases and LayerNorm
     parameters stay float32, as do the LayerNorm statistics, bias additions and softmax.
+    With ``trainable`` the variables take gradients; ``hidden_dropout`` and ``attention_dropout`` (Google's
+    ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``) apply only to calls with ``training=True``.
     """
 
     def __init__(self, config: BertConfig, weights: dict, dtype=tf.float32, use_position_embeddings=True,
-                 name='bert'):
+                 name='bert', trainable=False, hidden_dropout=0.0, attention_dropout=0.0):
         super().__init__(name=name)
         self.config = config
         self.dtype = tf.as_dtype(dtype)
         self.use_position_embeddings = use_position_embeddings
+        self.hidden_dropout = hidden_dropout
+        self.attention_dropout = attention_dropout
         self._act = _activation(config.hidden_act)
+        self._training = False
         self._w = {}
         with self.name_scope:
             for key, value in weights.items():
                 var_dtype = self.dtype if key.endswith(('/kernel', '_embeddings')) else tf.float32
-                self._w[key] = tf.Variable(tf.cast(value, var_dtype), trainable=False,
+                self._w[key] = tf.Variable(tf.cast(value, var_dtype), trainable=trainable,
                                            name=key.removeprefix('bert/').replace('/', '.'))
 
-    def __call__(self, input_ids, input_mask, input_type_ids):
+    @property
+    def variables_by_name(self) -> dict:
+        """Google variable name -> tf.Variable."""
+        return dict(self._w)
+
+    def __call__(self, input_ids, input_mask, input_type_ids, training=False):
         """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``."""
+        self._training = training
         cfg = self.config
         w = self._w
         batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
@@ -54,7 +65,8 @@ class BertModel(tf.Module):
         if self.use_position_embeddings:
             x += w['bert/embeddings/position_embeddings'][tf.newaxis, :seq_len]
         # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
-        x = tf.reshape(self._layer_norm(x, 'bert/embeddings/LayerNorm'), [-1, cfg.hidden_size])
+        x = tf.reshape(self._dropout(self._layer_norm(x, 'bert/embeddings/LayerNorm'), self.hidden_dropout),
+                       [-1, cfg.hidden_size])
 
         bias = (1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS
         bias = bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, L]: broadcast over heads and query positions
@@ -67,6 +79,9 @@ class BertModel(tf.Module):
         first = layers[-1][:, 0]
         pooled = tf.tanh(self._dense(first, 'bert/pooler/dense'))
         return layers, pooled
+
+    def _dropout(self, x, rate):
+        return tf.nn.dropout(x, rate=rate) if self._training and rate > 0 else x
 
     def _dense(self, x, prefix):
         if self.dtype == tf.float32:
@@ -97,11 +112,11 @@ class BertModel(tf.Module):
         k = split_heads(self._dense(x, p + 'attention/self/key'))
         v = split_heads(self._dense(x, p + 'attention/self/value'))
         scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32) + bias
-        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype)
+        probs = self._dropout(tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype), self.attention_dropout)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, cfg.hidden_size])
 
-        attention = self._dense(context, p + 'attention/output/dense')
+        attention = self._dropout(self._dense(context, p + 'attention/output/dense'), self.hidden_dropout)
         x = self._layer_norm(attention + x, p + 'attention/output/LayerNorm')
         intermediate = self._act(self._dense(x, p + 'intermediate/dense'))
-        out = self._dense(intermediate, p + 'output/dense')
+        out = self._dropout(self._dense(intermediate, p + 'output/dense'), self.hidden_dropout)
         return self._layer_norm(out + x, p + 'output/LayerNorm')

@@ -1,0 +1,148 @@
+"""Tokenize examples in a pool of processes into sharded TFRecord files, reused when data and settings repeat.
+
+Workers run only the tokenizer (no TensorFlow): each returns the ids of a chunk of examples, and the parent
+writes that chunk as one shard, so shards in order hold the examples in input order.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model.features import FeatureBuilder
+from ..model.tokenization import FullTokenizer
+from .data import InputExample
+
+MAX_CHUNK_ROWS = 2048  # examples per shard (and per task of the pool)
+_builder: FeatureBuilder | None = None
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """What the ids depend on besides the texts."""
+    vocab_path: str
+    do_lower_case: bool
+    max_seq_len: int
+    model_max_len: int
+
+    def fingerprint(self) -> str:
+        with open(self.vocab_path, 'rb') as f:
+            vocab = hashlib.sha256(f.read()).hexdigest()
+        return f'{vocab}:{self.do_lower_case}:{self.max_seq_len}:{self.model_max_len}'
+
+    def builder(self) -> FeatureBuilder:
+        return FeatureBuilder(FullTokenizer(self.vocab_path, self.do_lower_case), self.max_seq_len,
+                              self.model_max_len)
+
+
+def _init_worker(settings: TokenizerSettings):
+    global _builder
+    _builder = settings.builder()
+
+
+def _tokenize_chunk(rows: list[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input_ids, input_type_ids) flattened, and the length of each row."""
+    features = _builder.build_segments(rows)
+    lengths = features.input_mask.sum(axis=1)
+    keep = features.input_mask.astype(bool)
+    return features.input_ids[keep], features.input_type_ids[keep], lengths
+
+
+def _chunks(examples, size):
+    return [examples[start:start + size] for start in range(0, len(examples), size)]
+
+
+def write_records(examples: list[InputExample], labels: list[str], settings: TokenizerSettings, out_dir: str,
+                  num_workers: int) -> list[str]:
+    """Shard files holding ``examples`` (written unless a finished set for the same input is in ``out_dir``)."""
+    key = _fingerprint(examples, labels, settings)
+    folder = os.path.join(out_dir, key[:16])
+    done = os.path.join(folder, 'done.json')
+    if os.path.isfile(done):
+        with open(done, encoding='utf-8') as f:
+            return [os.path.join(folder, name) for name in json.load(f)['shards']]
+    os.makedirs(folder, exist_ok=True)
+    label_ids = {label: n for n, label in enumerate(labels)}
+    # at least four tasks per worker, so that a slow chunk does not leave the others idle
+    chunks = _chunks(examples, max(64, min(MAX_CHUNK_ROWS, -(-len(examples) // (4 * num_workers)))))
+    shards = []
+    with _pool(settings, num_workers, len(chunks)) as pool:
+        results = pool.imap(_tokenize_chunk, [[e.segments for e in chunk] for chunk in chunks])
+        for n, (chunk, arrays) in enumerate(zip(chunks, results)):
+            shards.append(f'part-{n:05d}.tfrecord')
+            _write_shard(os.path.join(folder, shards[-1]), chunk, arrays, label_ids)
+    with open(done + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump({'shards': shards, 'examples': len(examples)}, f)
+    os.replace(done + '.tmp', done)
+    return [os.path.join(folder, name) for name in shards]
+
+
+class _InProcess:
+    """The pool's interface, run here: one worker needs no second process."""
+
+    def __init__(self, settings):
+        _init_worker(settings)
+
+    def imap(self, fn, items):
+        return map(fn, items)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _pool(settings, num_workers, num_chunks):
+    workers = min(num_workers, num_chunks)
+    if workers <= 1:
+        return _InProcess(settings)
+    # spawn: the parent may hold TensorFlow's threads, which a fork would copy half-way
+    return multiprocessing.get_context('spawn').Pool(workers, _init_worker, (settings,))
+
+
+def _fingerprint(examples, labels, settings) -> str:
+    digest = hashlib.sha256(settings.fingerprint().encode())
+    digest.update(json.dumps(labels).encode())
+    for e in examples:
+        digest.update(json.dumps([e.segments, e.label, e.weight]).encode())
+    return digest.hexdigest()
+
+
+def _write_shard(path, chunk, arrays, label_ids):
+    from ..model.tensorflow_quiet import tf
+    ids, type_ids, lengths = arrays
+    ends = np.cumsum(lengths)
+    tmp = path + '.tmp'
+    with tf.io.TFRecordWriter(tmp) as writer:
+        for example, end, length in zip(chunk, ends, lengths):
+            start = end - length
+            feature = {
+                'input_ids': tf.train.Feature(int64_list=tf.train.Int64List(value=ids[start:end])),
+                'input_type_ids': tf.train.Feature(int64_list=tf.train.Int64List(value=type_ids[start:end])),
+                'label_id': tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=[label_ids.get(example.label, -1)])),
+                'weight': tf.train.Feature(float_list=tf.train.FloatList(value=[example.weight])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    os.replace(tmp, path)
+
+
+def read_records(shards: list[str]):
+    """A tf.data.Dataset of dicts (input_ids, input_type_ids, input_mask, label_id, weight), in shard order."""
+    from ..model.tensorflow_quiet import tf
+    spec = {'input_ids': tf.io.VarLenFeature(tf.int64), 'input_type_ids': tf.io.VarLenFeature(tf.int64),
+            'label_id': tf.io.FixedLenFeature([], tf.int64), 'weight': tf.io.FixedLenFeature([], tf.float32)}
+
+    def parse(record):
+        parsed = tf.io.parse_single_example(record, spec)
+        ids = tf.cast(tf.sparse.to_dense(parsed['input_ids']), tf.int32)
+        return {'input_ids': ids, 'input_mask': tf.ones_like(ids),
+                'input_type_ids': tf.cast(tf.sparse.to_dense(parsed['input_type_ids']), tf.int32),
+                'label_id': tf.cast(parsed['label_id'], tf.int32), 'weight': parsed['weight']}
+
+    return tf.data.TFRecordDataset(shards).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
