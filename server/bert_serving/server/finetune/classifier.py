@@ -62,6 +62,7 @@ class BertClassifier:
         self.files = locate_model(model_dir, config_name=self.options.config_name)
         self.config = load_config(self.files)
         self._check_vocabulary()
+        self._given_labels = labels
         self.labels = labels or checkpoints.read_labels(self.output_dir) or (
             checkpoints.read_labels(self.tuned_model_dir) if self.tuned_model_dir else None)
         self.strategy = make_strategy(self.options.devices)
@@ -82,7 +83,7 @@ class BertClassifier:
 
     def train(self, train_examples: list[InputExample], dev_examples: list[InputExample] | None = None) -> dict:
         """Fine-tune (resuming from ``output_dir``'s newest checkpoint); the best checkpoint's entry, if any."""
-        labels = self.labels or sorted({e.label for e in train_examples})
+        labels = self._given_labels or sorted({e.label for e in train_examples})
         self.labels = labels
         checkpoints.check_fits(self.output_dir, labels, self._expected_shapes())
         checkpoints.write_labels(self.output_dir, labels)

@@ -18,6 +18,7 @@ from ..model.tokenization import FullTokenizer
 from .data import InputExample
 
 MAX_CHUNK_ROWS = 2048  # examples per shard (and per task of the pool)
+MIN_ROWS_FOR_POOL = 1000  # fewer are tokenized here: starting processes would take longer
 _builder: FeatureBuilder | None = None
 
 
@@ -70,7 +71,7 @@ def write_records(examples: list[InputExample], labels: list[str], settings: Tok
     # at least four tasks per worker, so that a slow chunk does not leave the others idle
     chunks = _chunks(examples, max(64, min(MAX_CHUNK_ROWS, -(-len(examples) // (4 * num_workers)))))
     shards = []
-    with _pool(settings, num_workers, len(chunks)) as pool:
+    with _pool(settings, num_workers, len(chunks), len(examples)) as pool:
         results = pool.imap(_tokenize_chunk, [[e.segments for e in chunk] for chunk in chunks])
         for n, (chunk, arrays) in enumerate(zip(chunks, results)):
             shards.append(f'part-{n:05d}.tfrecord')
@@ -97,9 +98,9 @@ class _InProcess:
         return False
 
 
-def _pool(settings, num_workers, num_chunks):
+def _pool(settings, num_workers, num_chunks, num_rows):
     workers = min(num_workers, num_chunks)
-    if workers <= 1:
+    if workers <= 1 or num_rows < MIN_ROWS_FOR_POOL:
         return _InProcess(settings)
     # spawn: the parent may hold TensorFlow's threads, which a fork would copy half-way
     return multiprocessing.get_context('spawn').Pool(workers, _init_worker, (settings,))

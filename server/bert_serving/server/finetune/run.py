@@ -18,18 +18,20 @@ def options_from_args(args) -> FinetuneOptions:
 
 def run(args) -> None:
     """Every data file is read and checked before the model is built; ValueError names what is wrong."""
-    classifier = BertClassifier(args.model_dir, args.output_dir, tuned_model_dir=args.tuned_model_dir,
-                                options=options_from_args(args))
-    processor = TsvProcessor(args.data_dir, args.skip_bad_rows, labels=None if args.do_train else classifier.labels)
-    if not args.do_train and classifier.labels is None:
-        raise ValueError(f'{args.output_dir} holds no {checkpoints.LABELS_FILE}: train first (-do_train) or '
-                         f'give the -output_dir or -tuned_model_dir of a fine-tune')
+    labels = None
+    if not args.do_train:
+        labels = checkpoints.read_labels(args.output_dir) or (
+            checkpoints.read_labels(args.tuned_model_dir) if args.tuned_model_dir else None)
+        if labels is None:
+            raise ValueError(f'{args.output_dir} holds no {checkpoints.LABELS_FILE}: train first (-do_train) or '
+                             f'give the -output_dir or -tuned_model_dir of a fine-tune')
+    processor = TsvProcessor(args.data_dir, args.skip_bad_rows, labels)
     train = processor.get_train_examples() if args.do_train else None
-    if train is not None:
-        classifier.labels = processor.get_labels()
     dev = processor.get_dev_examples() if args.do_eval or (args.do_train and _has(args, 'dev.tsv')) else None
     predict_file = args.predict_file or os.path.join(args.data_dir, 'test.tsv')
     to_predict = processor.read_file(predict_file) if args.do_predict else None
+    classifier = BertClassifier(args.model_dir, args.output_dir, labels=processor.get_labels(),
+                                tuned_model_dir=args.tuned_model_dir, options=options_from_args(args))
     for name, count in processor.skipped.items():
         log.warning('%s: skipped %d bad row(s)', name, count)
     if train is not None:
