@@ -233,3 +233,23 @@ def test_an_output_dir_of_another_model_or_other_labels(reference, tiny_config, 
     bad_input(['-model_dir', tmp_path / 'other', '-data_dir', relabelled, '-output_dir', reference[0], '-do_train',
                '-max_seq_len', '16'])
     assert 'holds a model for other labels' in capsys.readouterr().err
+
+
+def test_two_preprocessing_processes_write_the_same_records_as_one_and_a_rerun_reuses_them(tiny_dir, tmp_path):
+    from finetune_data import rows
+
+    from bert_serving.server.finetune.data import InputExample
+    from bert_serving.server.finetune.records import MIN_ROWS_FOR_POOL, TokenizerSettings, write_records
+    examples = [InputExample(str(n), text, 'lazy dog' if n % 3 else None, label=label, weight=n % 4)
+                for n, (label, text) in enumerate(rows(MIN_ROWS_FOR_POOL + 100, seed=5))]
+    settings = TokenizerSettings(str(tiny_dir / 'vocab.txt'), True, 16, 64)
+    written = {workers: write_records(examples, ['bad', 'good'], settings, str(tmp_path / str(workers)), workers)
+               for workers in (1, 2)}
+    assert len(written[2]) >= 8  # several chunks per worker
+
+    def records(shards):
+        return b''.join(Path(shard).read_bytes() for shard in shards)
+    assert records(written[1]) == records(written[2])
+    modified = [os.stat(shard).st_mtime_ns for shard in written[2]]
+    assert write_records(examples, ['bad', 'good'], settings, str(tmp_path / '2'), 2) == written[2]
+    assert [os.stat(shard).st_mtime_ns for shard in written[2]] == modified

@@ -69,6 +69,7 @@ class BertClassifier:
         self.settings = TokenizerSettings(self.files.vocab_path, self.options.do_lower_case,
                                           self.options.max_seq_len, self.config.max_position_embeddings)
         self._model = None
+        self.examples_per_second = float('nan')  # of the last train(), warm-up steps left out
 
     def _check_vocabulary(self):
         size = len(load_vocab(self.files.vocab_path))
@@ -91,7 +92,9 @@ class BertClassifier:
         dev_shards = self._records(dev_examples, 'dev') if dev_examples else None
         model, optimizer, step = self._build(for_training=True)
         trainer = Trainer(self, model, optimizer, step, self._summaries())
-        return trainer.run(shards, len(train_examples), dev_shards)
+        best = trainer.run(shards, len(train_examples), dev_shards)
+        self.examples_per_second = trainer.examples_per_second()
+        return best
 
     def evaluate(self, examples: list[InputExample]) -> dict:
         """Metrics of the current model on labelled ``examples`` (see ``metrics.classification_metrics``)."""

@@ -1,14 +1,18 @@
 """Tokenize examples in a pool of processes into sharded TFRecord files, reused when data and settings repeat.
 
-Workers run only the tokenizer (no TensorFlow): each returns the ids of a chunk of examples, and the parent
-writes that chunk as one shard, so shards in order hold the examples in input order.
+Workers (``tokenize_worker``, fresh interpreters) run only the tokenizer, no TensorFlow: each returns the ids
+of its chunks of examples, and the parent writes each chunk as one shard, so shards in order hold the
+examples in input order.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +23,6 @@ from .data import InputExample
 
 MAX_CHUNK_ROWS = 2048  # examples per shard (and per task of the pool)
 MIN_ROWS_FOR_POOL = 1000  # fewer are tokenized here: starting processes would take longer
-_builder: FeatureBuilder | None = None
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,11 @@ class TokenizerSettings:
                               self.model_max_len)
 
 
-def _init_worker(settings: TokenizerSettings):
-    global _builder
-    _builder = settings.builder()
-
-
-def _tokenize_chunk(rows: list[tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(input_ids, input_type_ids) flattened, and the length of each row."""
-    features = _builder.build_segments(rows)
-    lengths = features.input_mask.sum(axis=1)
+def tokenize_chunk(builder: FeatureBuilder, rows: list[tuple[str, ...]]):
+    """(input_ids, input_type_ids) of the rows flattened, and the length of each row."""
+    features = builder.build_segments(rows)
     keep = features.input_mask.astype(bool)
-    return features.input_ids[keep], features.input_type_ids[keep], lengths
+    return features.input_ids[keep], features.input_type_ids[keep], features.input_mask.sum(axis=1)
 
 
 def _chunks(examples, size):
@@ -71,39 +68,49 @@ def write_records(examples: list[InputExample], labels: list[str], settings: Tok
     # at least four tasks per worker, so that a slow chunk does not leave the others idle
     chunks = _chunks(examples, max(64, min(MAX_CHUNK_ROWS, -(-len(examples) // (4 * num_workers)))))
     shards = []
-    with _pool(settings, num_workers, len(chunks), len(examples)) as pool:
-        results = pool.imap(_tokenize_chunk, [[e.segments for e in chunk] for chunk in chunks])
-        for n, (chunk, arrays) in enumerate(zip(chunks, results)):
-            shards.append(f'part-{n:05d}.tfrecord')
-            _write_shard(os.path.join(folder, shards[-1]), chunk, arrays, label_ids)
+    rows = [[e.segments for e in chunk] for chunk in chunks]
+    workers = num_workers if len(examples) >= MIN_ROWS_FOR_POOL else 1
+    for n, (chunk, arrays) in enumerate(zip(chunks, tokenized_chunks(rows, settings, workers))):
+        shards.append(f'part-{n:05d}.tfrecord')
+        _write_shard(os.path.join(folder, shards[-1]), chunk, arrays, label_ids)
     with open(done + '.tmp', 'w', encoding='utf-8') as f:
         json.dump({'shards': shards, 'examples': len(examples)}, f)
     os.replace(done + '.tmp', done)
     return [os.path.join(folder, name) for name in shards]
 
 
-class _InProcess:
-    """The pool's interface, run here: one worker needs no second process."""
+def tokenized_chunks(chunks: list, settings: TokenizerSettings, num_workers: int):
+    """tokenize_chunk of each chunk, in order; chunk k goes to worker k % num_workers."""
+    workers = min(num_workers, len(chunks))
+    if workers <= 1:
+        builder = settings.builder()
+        yield from (tokenize_chunk(builder, rows) for rows in chunks)
+        return
+    with tempfile.TemporaryDirectory(prefix='bert-tokenize-') as scratch:
+        processes = []
+        for w in range(workers):
+            task = os.path.join(scratch, f'task-{w}.pickle')
+            with open(task, 'wb') as f:
+                pickle.dump((settings, chunks[w::workers]), f, protocol=pickle.HIGHEST_PROTOCOL)
+            processes.append(subprocess.Popen([sys.executable, '-m', f'{__package__}.tokenize_worker', task],
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        try:
+            for k in range(len(chunks)):
+                yield _next_result(processes[k % workers])
+        finally:
+            for process in processes:
+                process.kill()
+                process.wait()
 
-    def __init__(self, settings):
-        _init_worker(settings)
 
-    def imap(self, fn, items):
-        return map(fn, items)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _pool(settings, num_workers, num_chunks, num_rows):
-    workers = min(num_workers, num_chunks)
-    if workers <= 1 or num_rows < MIN_ROWS_FOR_POOL:
-        return _InProcess(settings)
-    # spawn: the parent may hold TensorFlow's threads, which a fork would copy half-way
-    return multiprocessing.get_context('spawn').Pool(workers, _init_worker, (settings,))
+def _next_result(process):
+    try:
+        return pickle.load(process.stdout)
+    except EOFError:
+        process.wait()
+        error = process.stderr.read().decode(errors='replace').strip().splitlines()
+        raise RuntimeError(f'a tokenizing worker failed (exit status {process.returncode}): '
+                           f'{error[-1] if error else "no message"}') from None
 
 
 def _fingerprint(examples, labels, settings) -> str:

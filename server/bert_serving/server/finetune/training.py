@@ -15,6 +15,7 @@ from .records import read_records
 
 log = logging.getLogger(__name__)
 SHUFFLE_BUFFER = 10_000
+WARMUP_STEPS = 3  # steps left out of the speed figure: the first ones trace and compile the step
 FEATURES = ('input_ids', 'input_mask', 'input_type_ids')
 
 
@@ -33,6 +34,8 @@ class Trainer:
         self.classifier, self.model, self.optimizer, self.step = classifier, model, optimizer, step
         self.options, self.strategy, self.summaries = classifier.options, classifier.strategy, summaries
         self._seen = {'probabilities': [], 'label_ids': [], 'weights': [], 'loss': []}
+        self.step_ends: list[float] = []  # perf_counter() after each step, checkpoints and evaluation left out
+        self._paused = 0.0
 
     def run(self, shards, num_examples, dev_shards=None) -> dict | None:
         total, warmup, self.lr = self.classifier.schedule(num_examples)
@@ -53,15 +56,25 @@ class Trainer:
             rate = float(self.lr(step - 1))
             self.summaries.scalars('train', step, {'loss': float(loss), 'learning_rate': rate})
             now = time.perf_counter()
+            self.step_ends.append(now - self._paused)
             bar.update(1)
             bar.set_postfix(loss=f'{float(loss):.4f}', lr=f'{rate:.2e}',
                             ex_s=f'{(step - last_step) * self.options.train_batch_size / (now - last_time):.1f}')
             if step % self.options.save_checkpoints_steps == 0 or step == total:
                 best = self._save(step, dev_shards)
                 last_time, last_step = time.perf_counter(), step
+                self._paused += last_time - now
         bar.close()
         self.summaries.close()
+        log.info('trained %d steps, %.1f examples/s', len(self.step_ends), self.examples_per_second())
         return best
+
+    def examples_per_second(self) -> float:
+        """Training speed after the first WARMUP_STEPS steps (NaN if there were too few steps)."""
+        ends = self.step_ends[WARMUP_STEPS - 1:]
+        if len(ends) < 2:
+            return float('nan')
+        return (len(ends) - 1) * self.options.train_batch_size / (ends[-1] - ends[0])
 
     def _dataset(self, shards, num_examples, start, total):
         """Shuffled (seeded, so a resumed run sees the same order), repeated, padded batches from ``start``."""
