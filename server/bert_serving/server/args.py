@@ -13,14 +13,19 @@ def _number(value: str, cast, what: str):
         raise argparse.ArgumentTypeError(f'{value!r} is not {what}') from None
 
 
+def seq_len_type(value: str, what: str = 'an integer') -> int:
+    """A sequence length: an integer >= 3."""
+    number = _number(value, int, what)
+    if number < 3:
+        raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
+    return number
+
+
 def max_seq_len_type(value: str):
     """`-max_seq_len`: an integer >= 3, or NONE for the longest sequence of each mini-batch."""
     if value.upper() == 'NONE':
         return None
-    number = _number(value, int, 'an integer or NONE')
-    if number < 3:
-        raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
-    return number
+    return seq_len_type(value, 'an integer or NONE')
 
 
 def positive_int(value: str) -> int:

@@ -5,32 +5,26 @@ import argparse
 import os
 
 from ..args import (_number, add_cased_tokenization_option, add_model_dir_options, add_verbose_option,
-                    positive_int)
+                    positive_int, seq_len_type)
 from ..version import __version__
 from .distribution import parse_devices
 from .metrics import KEEP_METRICS
 
 
-def non_negative_float(value: str) -> float:
+def _checked_float(value: str, ok, rule: str) -> float:
     number = _number(value, float, 'a number')
-    if number < 0:
-        raise argparse.ArgumentTypeError(f'{number} must be >= 0')
+    if not ok(number):
+        raise argparse.ArgumentTypeError(f'{number} {rule}')
     return number
+
+
+def non_negative_float(value: str) -> float:
+    return _checked_float(value, lambda number: number >= 0, 'must be >= 0')
 
 
 def proportion(value: str) -> float:
     """A float in [0, 1)."""
-    number = _number(value, float, 'a number')
-    if not 0 <= number < 1:
-        raise argparse.ArgumentTypeError(f'{number} must be in [0, 1)')
-    return number
-
-
-def seq_len(value: str) -> int:
-    number = _number(value, int, 'an integer')
-    if number < 3:
-        raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
-    return number
+    return _checked_float(value, lambda number: 0 <= number < 1, 'must be in [0, 1)')
 
 
 def devices_type(value: str) -> str:
@@ -62,7 +56,7 @@ def get_finetune_parser() -> argparse.ArgumentParser:
                          help='write O/predictions.tsv: the probabilities of every label for each row')
     _add_training_options(parser)
     data = parser.add_argument_group('Data', 'tokenization and preprocessing')
-    data.add_argument('-max_seq_len', type=seq_len, default=128, help='longer examples are cut on the right')
+    data.add_argument('-max_seq_len', type=seq_len_type, default=128, help='longer examples are cut on the right')
     add_cased_tokenization_option(data)
     data.add_argument('-num_preprocess_workers', type=positive_int, default=os.cpu_count() or 1,
                       help='processes that tokenize the data into TFRecord files (default: the CPU count)')
