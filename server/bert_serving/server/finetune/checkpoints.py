@@ -105,7 +105,7 @@ def _nan_to_none(value):
 
 def _score(metrics: dict, metric: str) -> float:
     value = metrics.get(metric)
-    if value is None:
+    if value is None or math.isnan(value):
         return -math.inf
     return -value if metric in LOWER_IS_BETTER else value
 
@@ -124,9 +124,9 @@ def record_and_prune(out_dir: str, name: str, step: int, metrics: dict | None, k
     write_json(os.path.join(out_dir, METRICS_FILE), saved)
     ordered = sorted(saved, key=lambda n: saved[n]['step'])
     _write_index(out_dir, name, ordered)
-    best = ranked[0] if metrics else None
-    if best is None or not saved[best]['metrics']:
+    if not metrics:
         return None
+    best = ranked[0]
     entry = {'name': best, 'step': saved[best]['step'], 'metrics': saved[best]['metrics'], 'keep_metric': keep_metric}
     write_json(os.path.join(out_dir, BEST_FILE), entry)
     return entry

@@ -22,6 +22,10 @@ def _activation(name: str):
     raise ValueError(f'unsupported hidden_act {name!r}; supported: gelu, gelu_new, gelu_pytorch_tanh, relu')
 
 
+def _dropout(x, rate):
+    return tf.nn.dropout(x, rate=rate) if rate > 0 else x
+
+
 class BertModel(tf.Module):
     """BERT embeddings + encoder + pooler.
 
@@ -40,7 +44,6 @@ class BertModel(tf.Module):
         self.hidden_dropout = hidden_dropout
         self.attention_dropout = attention_dropout
         self._act = _activation(config.hidden_act)
-        self._training = False
         self._w = {}
         with self.name_scope:
             for key, value in weights.items():
@@ -55,7 +58,6 @@ class BertModel(tf.Module):
 
     def __call__(self, input_ids, input_mask, input_type_ids, training=False):
         """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``."""
-        self._training = training
         cfg = self.config
         w = self._w
         batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
@@ -65,7 +67,8 @@ class BertModel(tf.Module):
         if self.use_position_embeddings:
             x += w['bert/embeddings/position_embeddings'][tf.newaxis, :seq_len]
         # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
-        x = tf.reshape(self._dropout(self._layer_norm(x, 'bert/embeddings/LayerNorm'), self.hidden_dropout),
+        hidden_dropout = self.hidden_dropout if training else 0.0
+        x = tf.reshape(_dropout(self._layer_norm(x, 'bert/embeddings/LayerNorm'), hidden_dropout),
                        [-1, cfg.hidden_size])
 
         bias = (1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS
@@ -73,15 +76,12 @@ class BertModel(tf.Module):
 
         layers = []
         for n in range(cfg.num_hidden_layers):
-            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/')
+            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/', training)
             layers.append(tf.reshape(x, [batch, seq_len, cfg.hidden_size]))
 
         first = layers[-1][:, 0]
         pooled = tf.tanh(self._dense(first, 'bert/pooler/dense'))
         return layers, pooled
-
-    def _dropout(self, x, rate):
-        return tf.nn.dropout(x, rate=rate) if self._training and rate > 0 else x
 
     def _dense(self, x, prefix):
         if self.dtype == tf.float32:
@@ -99,8 +99,9 @@ class BertModel(tf.Module):
         y = y * self._w[prefix + '/gamma'] + self._w[prefix + '/beta']
         return tf.cast(y, self.dtype)
 
-    def _layer(self, x, bias, batch, seq_len, p):
+    def _layer(self, x, bias, batch, seq_len, p, training):
         cfg = self.config
+        hidden_dropout, attention_dropout = (self.hidden_dropout, self.attention_dropout) if training else (0, 0)
         heads = cfg.num_attention_heads
         head_size = cfg.hidden_size // heads
 
@@ -112,11 +113,11 @@ class BertModel(tf.Module):
         k = split_heads(self._dense(x, p + 'attention/self/key'))
         v = split_heads(self._dense(x, p + 'attention/self/value'))
         scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32) + bias
-        probs = self._dropout(tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype), self.attention_dropout)
+        probs = _dropout(tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype), attention_dropout)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, cfg.hidden_size])
 
-        attention = self._dropout(self._dense(context, p + 'attention/output/dense'), self.hidden_dropout)
+        attention = _dropout(self._dense(context, p + 'attention/output/dense'), hidden_dropout)
         x = self._layer_norm(attention + x, p + 'attention/output/LayerNorm')
         intermediate = self._act(self._dense(x, p + 'intermediate/dense'))
-        out = self._dropout(self._dense(intermediate, p + 'output/dense'), self.hidden_dropout)
+        out = _dropout(self._dense(intermediate, p + 'output/dense'), hidden_dropout)
         return self._layer_norm(out + x, p + 'output/LayerNorm')
