@@ -105,3 +105,16 @@ def test_bulk_benchmark_prints_its_ratio_to_the_server(tiny_model_dirs, tmp_path
     results = json.loads(report.read_text())
     assert results['rows'][0]['goal'] == '>= 0.9x' and 'whole command' in results['rows'][1]['name']
     assert results['runs']['1']['rows_encoded'] == 60 and results['runs']['server'] > 0
+
+
+def test_finetune_benchmark_prints_its_three_rows_with_their_goals(tiny_model_dirs, tmp_path):
+    report = tmp_path / 'finetune.json'
+    stdout = run(sys.executable, REPO / 'benchmarks' / 'finetune.py', '-model_dir', tiny_model_dirs['hf'], '-tiny',
+                 '-repeat', 1, '-speed_steps', 4, '-epochs', 1, '-max_seq_len', 16, '-batch', 8,
+                 '-preprocess_rows', 1100, '-output_json', report)
+    assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
+    rows = json.loads(report.read_text())['rows']
+    assert [row['goal'] for row in rows] == ['>= 1.0', '>= 1.6', 'within 1 point']
+    assert re.fullmatch(r'\d+ rows/s with 2 processes', rows[1]['ours'])
+    for row in (rows[0], rows[2]):  # the PyTorch side runs where .venv-bench is installed
+        assert row['ours'] == 'not run' and 'no .venv-bench' in row['baseline'] or re.match(r'[\d.]+ ', row['ours'])
