@@ -1,0 +1,153 @@
+"""-task classify: the head of a fine-tuned checkpoint in the serving graph, checked against the CLS_POOLED
+vectors of the same model through a NumPy softmax; labels.txt; the errors of a checkpoint that is no classifier."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from bert_serving.server.model.checkpoint import ModelFileError, locate_model
+from bert_serving.server.model.classifier import read_labels, rerank_label
+from bert_serving.server.model.encoder import SentenceEncoder
+from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
+from bert_serving.server.model.strategy import PoolingStrategy
+from classifiers import softmax_head, write_classifier
+from servers import BIN, ServerProcess, free_port
+
+LABELS = ['negative', 'neutral', 'positive']
+TEXTS = ['hello world', 'the quick brown fox jumps over the lazy dog', 'good day ||| first do it right', 'why']
+
+
+@pytest.fixture(scope='module')
+def tuned_dir(tiny_config, tmp_path_factory):
+    """A three-label classifier fine-tuned from the tiny model; its head as .head."""
+    path = tmp_path_factory.mktemp('tuned')
+    head = write_classifier(path, tiny_config, LABELS)
+    return path, head
+
+
+def files_of(model_dir, tuned=None, ckpt_name='model.ckpt-7'):
+    return locate_model(model_dir, ckpt_name=ckpt_name if tuned else 'bert_model.ckpt', tuned_model_dir=tuned)
+
+
+def encoder(files, tmp_path, **options):
+    path = build_frozen_graph(files, GraphOptions(**options), str(tmp_path))
+    return SentenceEncoder(path, files.vocab_path, 32)
+
+
+# labels.txt and the rerank rule
+
+@pytest.mark.parametrize('content, message', [
+    (None, 'labels.txt not found'),
+    ('a\n\nb\n', 'labels.txt, line 2: empty label'),
+    ('a\nb\na\n', "labels.txt, line 3: label 'a' repeats line 1"),
+    ('only\n', 'at least two labels, found 1'),
+])
+def test_bad_labels_file_names_the_file_and_line(tiny_model_dirs, tiny_config, tmp_path, content, message):
+    write_classifier(tmp_path, tiny_config, LABELS, labels_file=False)
+    if content is not None:
+        (tmp_path / 'labels.txt').write_text(content)
+    with pytest.raises(ModelFileError, match=message.replace('(', r'\(')):
+        read_labels(files_of(tiny_model_dirs['google'], tmp_path))
+
+
+def test_labels_keep_the_file_order_and_ignore_trailing_blank_lines(tiny_model_dirs, tiny_config, tmp_path):
+    write_classifier(tmp_path, tiny_config, LABELS, labels_file=False)
+    (tmp_path / 'labels.txt').write_text('b\na\n\n')
+    assert read_labels(files_of(tiny_model_dirs['google'], tmp_path)) == ['b', 'a']
+
+
+@pytest.mark.parametrize('labels, expected', [
+    (['0', '1'], '1'), (['false', 'true'], 'true'), (['no', 'yes'], 'yes'), (['neg', 'pos'], 'pos'),
+    (['relevant', 'unrelated'], 'relevant'), (['a', 'b'], 'b'),
+    (['contradiction', 'entailment', 'neutral'], 'entailment'), (['x', 'y', 'z'], None), (LABELS, 'positive'),
+])
+def test_rerank_scores_the_positive_label(labels, expected):
+    assert rerank_label(labels) == expected
+
+
+# the graph
+
+@pytest.mark.slow
+def test_probabilities_equal_softmax_of_the_pooled_output(tiny_model_dirs, tuned_dir, tmp_path):
+    path, (weights, bias) = tuned_dir
+    for layout in ('google', 'hf'):
+        files = files_of(tiny_model_dirs[layout], path)
+        pooled, _ = encoder(files, tmp_path, pooling_strategy=PoolingStrategy.CLS_POOLED).encode(TEXTS)
+        probabilities, _ = encoder(files, tmp_path, task='classify').encode(TEXTS)
+        assert probabilities.dtype == np.float32 and probabilities.shape == (len(TEXTS), len(LABELS))
+        np.testing.assert_allclose(probabilities, softmax_head(pooled, weights, bias), atol=1e-5)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-6)
+    pretrained, _ = encoder(files_of(tiny_model_dirs['google']), tmp_path,
+                            pooling_strategy=PoolingStrategy.CLS_POOLED).encode(TEXTS)
+    assert not np.allclose(pretrained, pooled, atol=1e-3), 'the fine-tuned encoder weights were not used'
+
+
+@pytest.mark.slow
+def test_checkpoint_without_a_head_is_refused(tiny_model_dirs, tiny_config, tmp_path):
+    write_classifier(tmp_path, tiny_config, LABELS, head=False)
+    with pytest.raises(ModelFileError, match='model.ckpt-7 has no classification head .* serve this one with '
+                                             '-task encode'):
+        build_frozen_graph(files_of(tiny_model_dirs['google'], tmp_path), GraphOptions(task='classify'))
+
+
+@pytest.mark.slow
+def test_head_of_another_size_than_the_labels_is_refused(tiny_model_dirs, tiny_config, tmp_path):
+    write_classifier(tmp_path, tiny_config, LABELS)
+    (tmp_path / 'labels.txt').write_text('a\nb\n')
+    with pytest.raises(ModelFileError, match=r'output_weights has shape \(3, 32\), expected \(2, 32\).*lists 2 labels'):
+        build_frozen_graph(files_of(tiny_model_dirs['google'], tmp_path), GraphOptions(task='classify'))
+
+
+def test_hugging_face_folder_alone_has_no_head(tiny_model_dirs):
+    with pytest.raises(ModelFileError, match='Hugging Face folder without a classification head'):
+        read_labels(files_of(tiny_model_dirs['hf']))
+
+
+# the server
+
+@pytest.fixture(scope='module')
+def servers(tiny_model_dirs, tuned_dir, tmp_path_factory):
+    """A classify server and an encode server (CLS_POOLED) on the same fine-tuned checkpoint."""
+    logs = tmp_path_factory.mktemp('logs')
+    common = ('-tuned_model_dir', tuned_dir[0], '-ckpt_name', 'model.ckpt-7', '-max_seq_len', 32)
+    with ServerProcess(tiny_model_dirs['google'], *common, '-task', 'classify', '-max_batch_size', 3,
+                       log_dir=logs) as classify, \
+            ServerProcess(tiny_model_dirs['google'], *common, '-pooling_strategy', 'CLS_POOLED', log_dir=logs) as encode:
+        yield classify, encode
+
+
+@pytest.mark.slow
+def test_server_serves_the_probabilities_of_the_head(servers, tuned_dir):
+    classify, encode = servers
+    weights, bias = tuned_dir[1]
+    with classify.client() as client, encode.client() as pooled:
+        probabilities = client.encode(TEXTS * 2)  # split over two batches by -max_batch_size 3
+        assert probabilities.shape == (2 * len(TEXTS), len(LABELS))
+        np.testing.assert_allclose(probabilities, softmax_head(pooled.encode(TEXTS * 2), weights, bias), atol=1e-5)
+        config = client.server_config
+    assert config['task'] == 'classify' and config['labels'] == LABELS and config['rerank_label'] == 'positive'
+    assert config['pooling_strategy'] == 'CLS_POOLED'
+
+
+@pytest.mark.slow
+def test_encode_server_says_its_task_and_has_no_labels(servers):
+    with servers[1].client() as client:
+        config = client.server_config
+    assert config['task'] == 'encode' and config['labels'] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('damage, message', [
+    ('no_labels', 'labels.txt not found: -task classify needs the labels'),
+    ('no_head', 'has no classification head (output_weights, output_bias)'),
+])
+def test_start_without_a_head_or_labels_stops_with_one_line(tiny_model_dirs, tiny_config, tmp_path, damage, message):
+    write_classifier(tmp_path, tiny_config, LABELS, head=damage != 'no_head', labels_file=damage != 'no_labels')
+    result = subprocess.run([str(BIN / 'bert-serving-start'), '-model_dir', str(tiny_model_dirs['google']),
+                             '-tuned_model_dir', str(tmp_path), '-ckpt_name', 'model.ckpt-7', '-task', 'classify',
+                             '-port', str(free_port()), '-port_out', str(free_port()), '-cpu'],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if 'error' in line.lower()]
+    assert len(errors) == 1 and message in errors[0] and 'Traceback' not in result.stderr, result.stderr
