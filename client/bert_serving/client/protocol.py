@@ -17,21 +17,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .errors import ServerError
+
 SHOW_CONFIG = b'SHOW_CONFIG'
 SHOW_STATUS = b'SHOW_STATUS'
-
-
-class ServerError(RuntimeError):
-    """The server answered a request with an error instead of a result.
-
-    ``str(error)`` is the server's message; ``error_type`` names its kind
-    (for example ``"ValueError"`` or ``"ServerBusy"``).
-    """
-
-    def __init__(self, message, error_type='ServerError', request_id=None):
-        super().__init__(message)
-        self.error_type = error_type
-        self.request_id = request_id
 
 
 class Response(NamedTuple):
