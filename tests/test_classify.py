@@ -7,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from bert_serving.client import ConcurrentBertClient
 from bert_serving.server.model.checkpoint import ModelFileError, locate_model
 from bert_serving.server.model.classifier import read_labels, rerank_label
 from bert_serving.server.model.encoder import SentenceEncoder
@@ -167,3 +168,42 @@ def test_pypi_client_1_10_gets_the_probabilities_unchanged(old_client_python, se
     with servers[1].client() as pooled:
         expected = softmax_head(pooled.encode(TEXTS), *tuned_dir[1])
     np.testing.assert_allclose(json.loads(result.stdout), expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_client_classify_ranks_the_labels_by_probability(servers, tuned_dir):
+    classify, encode = servers
+    with encode.client() as pooled:
+        expected = softmax_head(pooled.encode(TEXTS), *tuned_dir[1])
+    with classify.client() as client:
+        best = client.classify(TEXTS)
+        every = client.classify(TEXTS, top_k=None)
+        two = client.classify([['hello', 'world']], top_k=2, is_tokenized=True)
+    assert [[entry['label'] for entry in row] for row in best] == [[LABELS[i]] for i in expected.argmax(axis=1)]
+    for row, probabilities in zip(every, expected):
+        assert [entry['label'] for entry in row] == [LABELS[i] for i in np.argsort(-probabilities)]
+        np.testing.assert_allclose([entry['score'] for entry in row], np.sort(probabilities)[::-1], atol=1e-5)
+    assert len(two) == 1 and len(two[0]) == 2 and two[0][0]['score'] >= two[0][1]['score']
+
+
+@pytest.mark.slow
+def test_pooled_client_classifies_too(servers):
+    classify = servers[0]
+    with ConcurrentBertClient(max_concurrency=2, port=classify.port, port_out=classify.port_out) as pool, \
+            classify.client() as client:
+        assert pool.classify(TEXTS, top_k=2) == client.classify(TEXTS, top_k=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('top_k, error, message', [
+    (0, ValueError, 'top_k must be at least 1, got 0'), ('2', TypeError, 'top_k must be an int or None'),
+])
+def test_client_refuses_a_bad_top_k_before_sending(servers, top_k, error, message):
+    with servers[0].client() as client, pytest.raises(error, match=message):
+        client.classify(TEXTS, top_k=top_k)
+
+
+@pytest.mark.slow
+def test_client_classify_on_an_encode_server_says_what_to_start(servers):
+    with servers[1].client() as client, pytest.raises(ValueError, match="serves task 'encode', not a classifier"):
+        client.classify(TEXTS)
