@@ -16,6 +16,7 @@ from bert_serving.server.model.strategy import PoolingStrategy
 from classifiers import softmax_head, write_classifier
 from servers import BIN, ServerProcess, free_port
 from test_compat_oldclient import old_client_python  # noqa: F401 (the fixture: the 1.10.0 client's venv)
+from test_http import ProxyProcess, call, metric_values
 
 LABELS = ['negative', 'neutral', 'positive']
 TEXTS = ['hello world', 'the quick brown fox jumps over the lazy dog', 'good day ||| first do it right', 'why']
@@ -120,6 +121,15 @@ def servers(tiny_model_dirs, tuned_dir, tmp_path_factory):
         yield classify, encode
 
 
+@pytest.fixture(scope='module')
+def proxies(servers, tmp_path_factory):
+    """The HTTP proxy in front of each server: (classify, encode)."""
+    logs = tmp_path_factory.mktemp('http-logs')
+    with ProxyProcess.in_front_of(servers[0], log_dir=logs) as classify, \
+            ProxyProcess.in_front_of(servers[1], log_dir=logs) as encode:
+        yield classify, encode
+
+
 @pytest.mark.slow
 def test_server_serves_the_probabilities_of_the_head(servers, tuned_dir):
     classify, encode = servers
@@ -207,3 +217,70 @@ def test_client_refuses_a_bad_top_k_before_sending(servers, top_k, error, messag
 def test_client_classify_on_an_encode_server_says_what_to_start(servers):
     with servers[1].client() as client, pytest.raises(ValueError, match="serves task 'encode', not a classifier"):
         client.classify(TEXTS)
+
+
+# HTTP
+
+@pytest.mark.slow
+def test_http_classify_answers_the_ranked_labels(servers, proxies, tuned_dir):
+    with servers[1].client() as pooled:
+        expected = softmax_head(pooled.encode(TEXTS), *tuned_dir[1])
+    reply = call(proxies[0].url + '/classify', {'texts': TEXTS, 'top_k': None})
+    assert reply.status == 200, reply.body
+    for row, probabilities in zip(reply.json(), expected):
+        assert [entry['label'] for entry in row] == [LABELS[i] for i in np.argsort(-probabilities)]
+        np.testing.assert_allclose([entry['score'] for entry in row], np.sort(probabilities)[::-1], atol=1e-5)
+    best = call(proxies[0].url + '/classify', {'texts': TEXTS}).json()
+    assert [[entry['label'] for entry in row] for row in best] == [[LABELS[i]] for i in expected.argmax(axis=1)]
+    encoded = call(proxies[0].url + '/encode', {'id': 5, 'texts': TEXTS}).json()
+    np.testing.assert_allclose(encoded['result'], expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_http_rerank_sorts_texts_by_the_positive_probability(servers, proxies, tuned_dir):
+    query, texts = 'good day', ['hello world', 'the lazy dog', 'first do it right', 'why']
+    with servers[1].client() as pooled:
+        pairs = softmax_head(pooled.encode([f'{query} ||| {text}' for text in texts]), *tuned_dir[1])
+    scores = pairs[:, LABELS.index('positive')]
+    reply = call(proxies[0].url + '/rerank', {'query': query, 'texts': texts})
+    assert reply.status == 200, reply.body
+    ranked = reply.json()
+    assert [entry['index'] for entry in ranked] == list(np.argsort(-scores))
+    np.testing.assert_allclose([entry['score'] for entry in ranked], np.sort(scores)[::-1], atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('which, path, body, message', [
+    (0, '/classify', {'top_k': 1}, 'missing "texts"'),
+    (0, '/classify', {'texts': ['a'], 'top_k': 0}, '"top_k": top_k must be at least 1'),
+    (0, '/classify', {'texts': ['ok', ' ']}, 'texts[1] is empty'),
+    (0, '/rerank', {'texts': ['a']}, '"query" must be a non-empty string'),
+    (0, '/rerank', {'query': 'q', 'texts': []}, '"texts" must be a non-empty list'),
+    (0, '/rerank', {'query': 'q', 'texts': ['a ||| b']}, 'texts[0] holds " ||| "'),
+    (0, '/v1/embeddings', {'input': ['a']}, 'this server serves a classifier (-task classify)'),
+    (1, '/classify', {'texts': ['a']}, "serves task 'encode', not a classifier"),
+    (1, '/rerank', {'query': 'q', 'texts': ['a']}, "serves task 'encode', not a classifier"),
+])
+def test_http_bad_requests_get_a_400_that_says_why(proxies, which, path, body, message):
+    reply = call(proxies[which].url + path, body)
+    assert reply.status == 400 and message in reply.json()['error'], reply.body
+
+
+@pytest.mark.slow
+def test_openapi_and_metrics_cover_classify_and_rerank(proxies):
+    url = proxies[0].url
+    paths = call(url + '/openapi.json').json()['paths']
+    assert {'/classify', '/rerank'} <= set(paths) and 'requestBody' in paths['/rerank']['post']
+    before = metric_values(url)
+    assert call(url + '/classify', {'texts': TEXTS}).status == 200
+    assert call(url + '/rerank', {'query': 'q', 'texts': TEXTS[:2]}).status == 200
+    after = metric_values(url)
+
+    def grew(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    for endpoint in ('/classify', '/rerank'):
+        assert grew('bert_http_requests_total', endpoint=endpoint, method='POST', status='200') == 1
+    assert grew('bert_http_sentences_total') == len(TEXTS) + 2
+    assert sum(grew('bert_http_predictions_total', label=label) for label in LABELS) == len(TEXTS)
