@@ -1,8 +1,10 @@
 """-task classify: the head of a fine-tuned checkpoint in the serving graph, checked against the CLS_POOLED
 vectors of the same model through a NumPy softmax; labels.txt; the errors of a checkpoint that is no classifier."""
 
+import contextlib
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from test_compat_oldclient import old_client_python  # noqa: F401 (the fixture: 
 from test_http import ProxyProcess, call, metric_values
 
 LABELS = ['negative', 'neutral', 'positive']
+TOPIC_LABELS = ['food', 'sports', 'weather']
 TEXTS = ['hello world', 'the quick brown fox jumps over the lazy dog', 'good day ||| first do it right', 'why']
 
 
@@ -111,28 +114,31 @@ def test_hugging_face_folder_alone_has_no_head(tiny_model_dirs):
 # the server
 
 @pytest.fixture(scope='module')
-def servers(tiny_model_dirs, tuned_dir, tmp_path_factory):
-    """A classify server and an encode server (CLS_POOLED) on the same fine-tuned checkpoint."""
-    logs = tmp_path_factory.mktemp('logs')
-    common = ('-tuned_model_dir', tuned_dir[0], '-ckpt_name', 'model.ckpt-7', '-max_seq_len', 32)
-    with ServerProcess(tiny_model_dirs['google'], *common, '-task', 'classify', '-max_batch_size', 3,
-                       log_dir=logs) as classify, \
-            ServerProcess(tiny_model_dirs['google'], *common, '-pooling_strategy', 'CLS_POOLED', log_dir=logs) as encode:
-        yield classify, encode
+def servers(tiny_model_dirs, tiny_config, tuned_dir, tmp_path_factory):
+    """On the same fine-tuned model: a classify server, an encode server (CLS_POOLED), and a classify
+    server whose labels name no positive one (a topic classifier), started side by side."""
+    logs, topics = tmp_path_factory.mktemp('logs'), tmp_path_factory.mktemp('topics')
+    write_classifier(topics, tiny_config, TOPIC_LABELS)
+    common = ('-ckpt_name', 'model.ckpt-7', '-max_seq_len', 32)
+    options = [('-tuned_model_dir', tuned_dir[0], *common, '-task', 'classify', '-max_batch_size', 3),
+               ('-tuned_model_dir', tuned_dir[0], *common, '-pooling_strategy', 'CLS_POOLED'),
+               ('-tuned_model_dir', topics, *common, '-task', 'classify')]
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(options)) as pool:
+        started = [pool.submit(ServerProcess, tiny_model_dirs['google'], *each, log_dir=logs) for each in options]
+        yield [stack.enter_context(future.result()) for future in started]
 
 
 @pytest.fixture(scope='module')
 def proxies(servers, tmp_path_factory):
-    """The HTTP proxy in front of each server: (classify, encode)."""
+    """The HTTP proxy in front of each server."""
     logs = tmp_path_factory.mktemp('http-logs')
-    with ProxyProcess.in_front_of(servers[0], log_dir=logs) as classify, \
-            ProxyProcess.in_front_of(servers[1], log_dir=logs) as encode:
-        yield classify, encode
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(ProxyProcess.in_front_of(server, log_dir=logs)) for server in servers]
 
 
 @pytest.mark.slow
 def test_server_serves_the_probabilities_of_the_head(servers, tuned_dir):
-    classify, encode = servers
+    classify, encode = servers[:2]
     weights, bias = tuned_dir[1]
     with classify.client() as client, encode.client() as pooled:
         probabilities = client.encode(TEXTS * 2)  # split over two batches by -max_batch_size 3
@@ -182,7 +188,7 @@ def test_pypi_client_1_10_gets_the_probabilities_unchanged(old_client_python, se
 
 @pytest.mark.slow
 def test_client_classify_ranks_the_labels_by_probability(servers, tuned_dir):
-    classify, encode = servers
+    classify, encode = servers[:2]
     with encode.client() as pooled:
         expected = softmax_head(pooled.encode(TEXTS), *tuned_dir[1])
     with classify.client() as client:
@@ -260,6 +266,7 @@ def test_http_rerank_sorts_texts_by_the_positive_probability(servers, proxies, t
     (0, '/v1/embeddings', {'input': ['a']}, 'this server serves a classifier (-task classify)'),
     (1, '/classify', {'texts': ['a']}, "serves task 'encode', not a classifier"),
     (1, '/rerank', {'query': 'q', 'texts': ['a']}, "serves task 'encode', not a classifier"),
+    (2, '/rerank', {'query': 'q', 'texts': ['a']}, "labels ['food', 'sports', 'weather'] name no positive label"),
 ])
 def test_http_bad_requests_get_a_400_that_says_why(proxies, which, path, body, message):
     reply = call(proxies[which].url + path, body)

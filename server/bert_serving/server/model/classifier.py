@@ -47,7 +47,7 @@ def read_labels(files: ModelFiles) -> list[str]:
     """The labels, one a line, in the order of the head's rows; ModelFileError names the file and line."""
     path = labels_path(files)
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:  # a BOM is not part of the first label
             lines = f.read().splitlines()
     except FileNotFoundError:
         raise ModelFileError(f'{path} not found: -task classify needs the labels of the fine-tuned '
