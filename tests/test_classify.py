@@ -91,6 +91,15 @@ def test_probabilities_equal_softmax_of_the_pooled_output(tiny_model_dirs, tuned
 
 
 @pytest.mark.slow
+def test_half_precision_probabilities_stay_close(tiny_model_dirs, tuned_dir, tmp_path):
+    files = files_of(tiny_model_dirs['google'], tuned_dir[0])
+    full, _ = encoder(files, tmp_path, task='classify').encode(TEXTS)
+    half, _ = encoder(files, tmp_path, task='classify', fp16=True).encode(TEXTS)
+    assert half.dtype == np.float32
+    np.testing.assert_allclose(half, full, atol=1e-2)
+
+
+@pytest.mark.slow
 def test_checkpoint_without_a_head_is_refused(tiny_model_dirs, tiny_config, tmp_path):
     write_classifier(tmp_path, tiny_config, LABELS, head=False)
     with pytest.raises(ModelFileError, match='model.ckpt-7 has no classification head .* serve this one with '
@@ -120,7 +129,9 @@ def servers(tiny_model_dirs, tiny_config, tuned_dir, tmp_path_factory):
     logs, topics = tmp_path_factory.mktemp('logs'), tmp_path_factory.mktemp('topics')
     write_classifier(topics, tiny_config, TOPIC_LABELS)
     common = ('-ckpt_name', 'model.ckpt-7', '-max_seq_len', 32)
-    options = [('-tuned_model_dir', tuned_dir[0], *common, '-task', 'classify', '-max_batch_size', 3),
+    # pooling options do not apply to the head: even token-level pooling of a missing layer is ignored
+    options = [('-tuned_model_dir', tuned_dir[0], *common, '-task', 'classify', '-max_batch_size', 3,
+                '-pooling_strategy', 'NONE', '-pooling_layer', 9),
                ('-tuned_model_dir', tuned_dir[0], *common, '-pooling_strategy', 'CLS_POOLED'),
                ('-tuned_model_dir', topics, *common, '-task', 'classify')]
     with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(options)) as pool:
