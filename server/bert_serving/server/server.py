@@ -29,7 +29,10 @@ from .worker import WorkerConfig
 
 
 def check_model(args) -> tuple[ModelFiles, BertConfig]:
-    """Find the model files and check the options against the model; ValueError says what is wrong."""
+    """Find the model files and check the options against the model; ValueError says what is wrong.
+
+    With ``-task classify`` the pooling strategy becomes CLS_POOLED (what the head reads), also in the config reply.
+    """
     files = locate_model(args.model_dir, config_name=args.config_name, ckpt_name=args.ckpt_name,
                          tuned_model_dir=args.tuned_model_dir)
     config = BertConfig.from_json_file(files.config_path)
