@@ -6,6 +6,8 @@ Google's variable names: the encoder (``bert/...``), the head as in ``run_classi
 fine-tuned encoder would give other probabilities.
 """
 
+import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +40,16 @@ def softmax_head(pooled, weights, bias):
     logits = np.asarray(pooled, np.float64) @ np.asarray(weights, np.float64).T + bias
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+OLD_CLIENT_ENCODE = ('import json, sys\nfrom bert_serving.client import BertClient\n'
+                     'bc = BertClient(port=int(sys.argv[1]), port_out=int(sys.argv[2]), timeout=60000)\n'
+                     'print(json.dumps(bc.encode(json.loads(sys.argv[3])).tolist()))\n')
+
+
+def old_client_encode(python, server, texts, cwd) -> list:
+    """What the PyPI 1.10.0 client's ``encode`` returns for ``texts``, with its default checks, as lists."""
+    result = subprocess.run([str(python), '-c', OLD_CLIENT_ENCODE, str(server.port), str(server.port_out),
+                             json.dumps(texts)], capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

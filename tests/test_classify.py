@@ -2,7 +2,6 @@
 vectors of the same model through a NumPy softmax; labels.txt; the errors of a checkpoint that is no classifier."""
 
 import contextlib
-import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ from bert_serving.server.model.classifier import read_labels, rerank_label
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
-from classifiers import softmax_head, write_classifier
+from classifiers import old_client_encode, softmax_head, write_classifier
 from servers import BIN, ServerProcess, free_port
 from test_compat_oldclient import old_client_python  # noqa: F401 (the fixture: the 1.10.0 client's venv)
 from test_http import ProxyProcess, call, metric_values
@@ -185,16 +184,9 @@ def test_start_without_a_head_or_labels_stops_with_one_line(tiny_model_dirs, tin
 
 @pytest.mark.slow
 def test_pypi_client_1_10_gets_the_probabilities_unchanged(old_client_python, servers, tuned_dir, tmp_path):
-    script = ('import json, sys\nfrom bert_serving.client import BertClient\n'
-              'bc = BertClient(port=int(sys.argv[1]), port_out=int(sys.argv[2]), timeout=60000)\n'
-              'print(json.dumps(bc.encode(json.loads(sys.argv[3])).tolist()))\n')
-    classify = servers[0]
-    result = subprocess.run([str(old_client_python), '-c', script, str(classify.port), str(classify.port_out),
-                             json.dumps(TEXTS)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
     with servers[1].client() as pooled:
         expected = softmax_head(pooled.encode(TEXTS), *tuned_dir[1])
-    np.testing.assert_allclose(json.loads(result.stdout), expected, atol=1e-5)
+    np.testing.assert_allclose(old_client_encode(old_client_python, servers[0], TEXTS, tmp_path), expected, atol=1e-5)
 
 
 @pytest.mark.slow
