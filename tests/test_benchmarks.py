@@ -71,3 +71,16 @@ def test_gpu_mode_writes_a_google_model_and_measures_each_variant(tiny_model_dir
                  '-num_repeat', 1)
 
     assert 'max_seq_len 40, fp16, device' in stdout and '>= 10,000 sentences/s on one H100' in stdout
+
+
+def test_finetune_benchmark_prints_its_three_rows_with_their_goals(tiny_model_dirs, tmp_path):
+    report = tmp_path / 'finetune.json'
+    stdout = run(sys.executable, REPO / 'benchmarks' / 'finetune.py', '-model_dir', tiny_model_dirs['hf'], '-tiny',
+                 '-repeat', 1, '-speed_steps', 4, '-epochs', 1, '-max_seq_len', 16, '-batch', 8,
+                 '-preprocess_rows', 1100, '-output_json', report)
+    assert '| benchmark | ours | baseline | ratio | goal | met |' in stdout
+    rows = json.loads(report.read_text())['rows']
+    assert [row['goal'] for row in rows] == ['>= 1.0', '>= 1.6', 'within 1 point']
+    assert re.fullmatch(r'\d+ rows/s with 2 processes', rows[1]['ours'])
+    for row in (rows[0], rows[2]):  # the PyTorch side runs where .venv-bench is installed
+        assert row['ours'] == 'not run' and 'no .venv-bench' in row['baseline'] or re.match(r'[\d.]+ ', row['ours'])

@@ -227,3 +227,26 @@ def test_golden_features_are_consistent(golden, minilm_builder):
         assert features.input_mask[row].sum() == len(tokens)
         first_segment_len = tokens.index('[SEP]') + 1
         assert features.input_type_ids[row].sum() == len(tokens) - first_segment_len
+
+
+# segments of fine-tuning data (text_a, text_b, text_c)
+
+@pytest.mark.parametrize('text', ['a b c d e f ||| g h', 'a b c d ||| e f g h', 'a ||| b c d e f g h', 'a b'])
+def test_segments_a_b_are_encoded_exactly_as_a_pair(tokenizer, text):
+    fine_tuning = builder(tokenizer, max_seq_len=8).build_segments([tuple(text.split(' ||| '))])
+    serving = builder(tokenizer, max_seq_len=8).build([text])
+    assert fine_tuning.tokens == serving.tokens
+    for name in ('input_ids', 'input_mask', 'input_type_ids'):
+        np.testing.assert_array_equal(getattr(fine_tuning, name), getattr(serving, name))
+
+
+def test_a_third_segment_joins_segment_one_and_the_longest_side_is_trimmed(tokenizer):
+    # budget 10 - 4 = 6 from 2 + 4 + 3: the second side loses 1, then the second and the third one each
+    features = builder(tokenizer, max_seq_len=10).build_segments([('a b', 'c d e f', 'g h a')])
+    assert features.tokens == [['[CLS]', 'a', 'b', '[SEP]', 'c', 'd', '[SEP]', 'g', 'h', '[SEP]']]
+    np.testing.assert_array_equal(features.input_type_ids, [[0, 0, 0, 0, 1, 1, 1, 1, 1, 1]])
+
+
+def test_an_empty_segment_is_an_error(tokenizer):
+    with pytest.raises(ValueError, match=r'texts\[0\]: segment 2 is empty'):
+        builder(tokenizer).build_segments([('a', ' ')])

@@ -19,8 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def command_parsers() -> dict:
     from bert_serving.server import get_args_parser, get_benchmark_parser, get_shutdown_parser
+    from bert_serving.server.finetune.args import get_average_parser, get_finetune_parser
     return {'bert-serving-start': get_args_parser, 'bert-serving-benchmark': get_benchmark_parser,
-            'bert-serving-terminate': get_shutdown_parser}
+            'bert-serving-terminate': get_shutdown_parser, 'bert-serving-finetune': get_finetune_parser,
+            'bert-serving-average-checkpoints': get_average_parser}
 
 
 def help_text(command: str) -> str:

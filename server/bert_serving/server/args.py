@@ -13,14 +13,19 @@ def _number(value: str, cast, what: str):
         raise argparse.ArgumentTypeError(f'{value!r} is not {what}') from None
 
 
+def seq_len_type(value: str, what: str = 'an integer') -> int:
+    """A sequence length: an integer >= 3."""
+    number = _number(value, int, what)
+    if number < 3:
+        raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
+    return number
+
+
 def max_seq_len_type(value: str):
     """`-max_seq_len`: an integer >= 3, or NONE for the longest sequence of each mini-batch."""
     if value.upper() == 'NONE':
         return None
-    number = _number(value, int, 'an integer or NONE')
-    if number < 3:
-        raise argparse.ArgumentTypeError(f'{number} is too small: [CLS], [SEP] and one token need at least 3')
-    return number
+    return seq_len_type(value, 'an integer or NONE')
 
 
 def positive_int(value: str) -> int:
@@ -46,24 +51,40 @@ def pooling_strategy_type(value: str) -> PoolingStrategy:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def add_model_dir_options(group, ckpt_name=True) -> None:
+    """-model_dir, -tuned_model_dir, -ckpt_name (unless ``ckpt_name`` is False) and -config_name."""
+    group.add_argument('-model_dir', type=str, required=True,
+                       help='folder of the pretrained BERT model (Google checkpoint or Hugging Face safetensors)')
+    group.add_argument('-tuned_model_dir', type=str,
+                       help='folder of a fine-tuned checkpoint whose weights override the pretrained ones')
+    if ckpt_name:
+        group.add_argument('-ckpt_name', type=str, default='bert_model.ckpt',
+                           help='checkpoint name, e.g. model.ckpt-343 inside -tuned_model_dir')
+    group.add_argument('-config_name', type=str, default='bert_config.json',
+                       help='model config file name (config.json is used for Hugging Face folders)')
+
+
+def add_cased_tokenization_option(group) -> None:
+    """-cased_tokenization, stored as ``do_lower_case``."""
+    group.add_argument('-cased_tokenization', dest='do_lower_case', action='store_false', default=True,
+                       help='keep case and accents (cased or multilingual-cased models)')
+
+
+def add_verbose_option(parser) -> None:
+    parser.add_argument('-verbose', action='store_true', default=False,
+                        help="debug logging, and TensorFlow's native start-up lines")
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     paths = parser.add_argument_group('File paths', 'where the model and the optimized graph are')
-    paths.add_argument('-model_dir', type=str, required=True,
-                       help='folder of the pretrained BERT model (Google checkpoint or Hugging Face safetensors)')
-    paths.add_argument('-tuned_model_dir', type=str,
-                       help='folder of a fine-tuned checkpoint whose weights override the pretrained ones')
-    paths.add_argument('-ckpt_name', type=str, default='bert_model.ckpt',
-                       help='checkpoint name, e.g. model.ckpt-343 inside -tuned_model_dir')
-    paths.add_argument('-config_name', type=str, default='bert_config.json',
-                       help='model config file name (config.json is used for Hugging Face folders)')
+    add_model_dir_options(paths)
     paths.add_argument('-graph_tmp_dir', type=str, default=None,
                        help='folder for the optimized graph file (default: a temporary folder)')
 
     bert = parser.add_argument_group('BERT parameters', 'how sentences become vectors')
     bert.add_argument('-max_seq_len', type=max_seq_len_type, default=25,
                       help='longer sequences are cut on the right; NONE = the longest sequence of each mini-batch')
-    bert.add_argument('-cased_tokenization', dest='do_lower_case', action='store_false', default=True,
-                      help='keep case and accents (cased or multilingual-cased models)')
+    add_cased_tokenization_option(bert)
     bert.add_argument('-pooling_layer', type=int, nargs='+', default=[-2],
                       help='encoder layer(s) to pool, -1 is the last; several are concatenated')
     bert.add_argument('-pooling_strategy', type=pooling_strategy_type, default=PoolingStrategy.REDUCE_MEAN,
@@ -152,7 +173,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     add_task_option(parser)
     _add_serving_options(parser)
     _add_security_options(parser)
-    parser.add_argument('-verbose', action='store_true', default=False, help="debug logging, and TensorFlow's native start-up lines")
+    add_verbose_option(parser)
     parser.add_argument('-version', action='version', version='%(prog)s ' + __version__)
     return parser
 

@@ -1,4 +1,4 @@
-"""The BERT encoder forward pass (inference only) as a tf.Module holding Google-named weights."""
+"""The BERT encoder forward pass as a tf.Module holding Google-named weights (trainable for fine-tuning)."""
 from __future__ import annotations
 
 import math
@@ -22,28 +22,41 @@ def _activation(name: str):
     raise ValueError(f'unsupported hidden_act {name!r}; supported: gelu, gelu_new, gelu_pytorch_tanh, relu')
 
 
+def _dropout(x, rate):
+    return tf.nn.dropout(x, rate=rate) if rate > 0 else x
+
+
 class BertModel(tf.Module):
     """BERT embeddings + encoder + pooler.
 
     Kernels and embedding tables are stored in ``dtype`` (float16 for half precision); biases and LayerNorm
     parameters stay float32, as do the LayerNorm statistics, bias additions and softmax.
+    With ``trainable`` the variables take gradients; ``hidden_dropout`` and ``attention_dropout`` (Google's
+    ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``) apply only to calls with ``training=True``.
     """
 
     def __init__(self, config: BertConfig, weights: dict, dtype=tf.float32, use_position_embeddings=True,
-                 name='bert'):
+                 name='bert', trainable=False, hidden_dropout=0.0, attention_dropout=0.0):
         super().__init__(name=name)
         self.config = config
         self.dtype = tf.as_dtype(dtype)
         self.use_position_embeddings = use_position_embeddings
+        self.hidden_dropout = hidden_dropout
+        self.attention_dropout = attention_dropout
         self._act = _activation(config.hidden_act)
         self._w = {}
         with self.name_scope:
             for key, value in weights.items():
                 var_dtype = self.dtype if key.endswith(('/kernel', '_embeddings')) else tf.float32
-                self._w[key] = tf.Variable(tf.cast(value, var_dtype), trainable=False,
+                self._w[key] = tf.Variable(tf.cast(value, var_dtype), trainable=trainable,
                                            name=key.removeprefix('bert/').replace('/', '.'))
 
-    def __call__(self, input_ids, input_mask, input_type_ids):
+    @property
+    def variables_by_name(self) -> dict:
+        """Google variable name -> tf.Variable."""
+        return dict(self._w)
+
+    def __call__(self, input_ids, input_mask, input_type_ids, training=False):
         """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``."""
         cfg = self.config
         w = self._w
@@ -54,14 +67,16 @@ class BertModel(tf.Module):
         if self.use_position_embeddings:
             x += w['bert/embeddings/position_embeddings'][tf.newaxis, :seq_len]
         # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
-        x = tf.reshape(self._layer_norm(x, 'bert/embeddings/LayerNorm'), [-1, cfg.hidden_size])
+        hidden_dropout = self.hidden_dropout if training else 0.0
+        x = tf.reshape(_dropout(self._layer_norm(x, 'bert/embeddings/LayerNorm'), hidden_dropout),
+                       [-1, cfg.hidden_size])
 
         bias = (1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS
         bias = bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, L]: broadcast over heads and query positions
 
         layers = []
         for n in range(cfg.num_hidden_layers):
-            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/')
+            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/', training)
             layers.append(tf.reshape(x, [batch, seq_len, cfg.hidden_size]))
 
         first = layers[-1][:, 0]
@@ -84,8 +99,9 @@ class BertModel(tf.Module):
         y = y * self._w[prefix + '/gamma'] + self._w[prefix + '/beta']
         return tf.cast(y, self.dtype)
 
-    def _layer(self, x, bias, batch, seq_len, p):
+    def _layer(self, x, bias, batch, seq_len, p, training):
         cfg = self.config
+        hidden_dropout, attention_dropout = (self.hidden_dropout, self.attention_dropout) if training else (0, 0)
         heads = cfg.num_attention_heads
         head_size = cfg.hidden_size // heads
 
@@ -97,11 +113,11 @@ class BertModel(tf.Module):
         k = split_heads(self._dense(x, p + 'attention/self/key'))
         v = split_heads(self._dense(x, p + 'attention/self/value'))
         scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32) + bias
-        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype)
+        probs = _dropout(tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype), attention_dropout)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, cfg.hidden_size])
 
-        attention = self._dense(context, p + 'attention/output/dense')
+        attention = _dropout(self._dense(context, p + 'attention/output/dense'), hidden_dropout)
         x = self._layer_norm(attention + x, p + 'attention/output/LayerNorm')
         intermediate = self._act(self._dense(x, p + 'intermediate/dense'))
-        out = self._dense(intermediate, p + 'output/dense')
+        out = _dropout(self._dense(intermediate, p + 'output/dense'), hidden_dropout)
         return self._layer_norm(out + x, p + 'output/LayerNorm')

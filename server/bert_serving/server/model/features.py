@@ -4,6 +4,9 @@ Semantics follow bert-as-service 1.10: ``[CLS] a [SEP]`` for a single sentence,
 ``[CLS] a [SEP] b [SEP]`` with segment ids 0 then 1 for a pair; a too-long pair
 loses tokens from the end of its longer side, a too-long single sentence keeps
 its first tokens. Each batch is padded only to its own longest sequence.
+
+Fine-tuning data may have a third segment: ``[CLS] a [SEP] b [SEP] c [SEP]``, with ``b`` and ``c`` both in
+segment 1 (BERT has two token types); a too-long triple loses tokens from the end of its longest side.
 """
 
 from collections.abc import Sequence
@@ -61,7 +64,25 @@ class FeatureBuilder:
 
     def build(self, texts, is_tokenized: bool = False, pad_to: int | None = None) -> Features:
         """Model inputs for ``texts``, padded to the longest sequence here or to ``pad_to``."""
-        encoded = self._encode(texts, is_tokenized)
+        return self._arrays(self._encode(texts, is_tokenized), pad_to)
+
+    def build_segments(self, rows, pad_to: int | None = None) -> Features:
+        """Model inputs for ``rows`` of one to three texts each (a, b, c); ``(a, b)`` is encoded as ``a ||| b``."""
+        if not _is_list_like(rows) or not rows:
+            raise ValueError('rows must be a non-empty list of tuples of texts')
+        encoded = []
+        for index, row in enumerate(rows):
+            if not 1 <= len(row) <= 3:
+                raise ValueError(f'rows[{index}] must hold one to three texts, got {len(row)}')
+            encoded.append(self._assemble(*(self._segment(index, text, n) for n, text in enumerate(row))))
+        return self._arrays(encoded, pad_to)
+
+    def _segment(self, index, text, n):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f'texts[{index}]: segment {n + 1} is empty or not a str')
+        return self._word_pieces(index, text.strip(), f'segment {n + 1}')
+
+    def _arrays(self, encoded, pad_to):
         longest = max(len(tokens) for tokens, _ in encoded)
         if pad_to is None:
             seq_len = longest
@@ -131,24 +152,23 @@ class FeatureBuilder:
                 raise ValueError(f'texts[{index}]: the {name} sentence of the pair has no tokens')
         return first, second
 
-    def _assemble(self, first, second):
-        """Truncate to the length limit and add the special tokens."""
-        special_count = (2 if second is None else 3) if self.add_special_tokens else 0
+    def _assemble(self, first, *rest):
+        """Truncate to the length limit and add the special tokens; ``rest`` is (), (second,) or (second, third)."""
+        segments = [first, *(segment for segment in rest if segment is not None)]
+        special_count = len(segments) + 1 if self.add_special_tokens else 0
         budget = self.seq_len_limit - special_count
-        if second is None:
-            first = first[:budget]
+        if len(segments) == 1:
+            segments[0] = first[:budget]
         else:
-            first_len, second_len = len(first), len(second)
-            while first_len + second_len > budget:  # trim the longer side, the second on a tie
-                if first_len > second_len:
-                    first_len -= 1
-                else:
-                    second_len -= 1
-            first, second = first[:first_len], second[:second_len]
+            lengths = [len(segment) for segment in segments]
+            while sum(lengths) > budget:  # trim the longest side, the last one on a tie
+                longest = max(lengths)
+                lengths[max(n for n, length in enumerate(lengths) if length == longest)] -= 1
+            segments = [segment[:length] for segment, length in zip(segments, lengths)]
         if not self.add_special_tokens:
-            return first + (second or []), len(first)
-        tokens = [CLS_TOKEN, *first, SEP_TOKEN]
+            return [token for segment in segments for token in segment], len(segments[0])
+        tokens = [CLS_TOKEN, *segments[0], SEP_TOKEN]
         first_segment_len = len(tokens)
-        if second is not None:
-            tokens += [*second, SEP_TOKEN]
+        for segment in segments[1:]:
+            tokens += [*segment, SEP_TOKEN]
         return tokens, first_segment_len
