@@ -13,7 +13,9 @@ from bert_serving.server.model.checkpoint import ModelFileError, locate_model
 from bert_serving.server.model.classifier import read_labels, rerank_label
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
+from bert_serving.server.model.features import FeatureBuilder
 from bert_serving.server.model.strategy import PoolingStrategy
+from bert_serving.server.model.tokenization import FullTokenizer
 from classifiers import old_client_encode, softmax_head, write_classifier
 from servers import BIN, ServerProcess, free_port
 from test_compat_oldclient import old_client_python  # noqa: F401 (the fixture: the 1.10.0 client's venv)
@@ -21,6 +23,7 @@ from test_http import ProxyProcess, call, metric_values
 
 LABELS = ['negative', 'neutral', 'positive']
 TOPIC_LABELS = ['food', 'sports', 'weather']
+TRIPLE = 'hello world ||| good day ||| the lazy dog'
 TEXTS = ['hello world', 'the quick brown fox jumps over the lazy dog', 'good day ||| first do it right', 'why']
 
 
@@ -36,9 +39,9 @@ def files_of(model_dir, tuned=None, ckpt_name='model.ckpt-7'):
     return locate_model(model_dir, ckpt_name=ckpt_name if tuned else 'bert_model.ckpt', tuned_model_dir=tuned)
 
 
-def encoder(files, tmp_path, **options):
+def encoder(files, tmp_path, max_segments=2, **options):
     path = build_frozen_graph(files, GraphOptions(**options), str(tmp_path))
-    return SentenceEncoder(path, files.vocab_path, 32)
+    return SentenceEncoder(path, files.vocab_path, 32, max_segments=max_segments)
 
 
 # labels.txt and the rerank rule
@@ -294,3 +297,23 @@ def test_openapi_and_metrics_cover_classify_and_rerank(proxies):
         assert grew('bert_http_requests_total', endpoint=endpoint, method='POST', status='200') == 1
     assert grew('bert_http_sentences_total') == len(TEXTS) + 2
     assert sum(grew('bert_http_predictions_total', label=label) for label in LABELS) == len(TEXTS)
+
+
+# three segments: a ||| b ||| c as bert-serving-finetune encodes text_a, text_b, text_c
+
+def test_a_classifier_reads_three_segments_as_fine_tuning_does(tiny_model_dirs):
+    tokenizer = FullTokenizer(files_of(tiny_model_dirs['google']).vocab_path)
+    three, two = FeatureBuilder(tokenizer, 16, max_segments=3), FeatureBuilder(tokenizer, 16)
+    expected = three.build_segments([('hello world', 'good day', 'the lazy dog')])
+    got = three.build([TRIPLE])
+    assert got.tokens == expected.tokens and got.tokens[0].count('[SEP]') == 3
+    np.testing.assert_array_equal(got.input_type_ids, expected.input_type_ids)
+    assert two.build([TRIPLE]).tokens[0].count('[SEP]') == 2  # 1.10's pair, split at the last separator
+
+
+@pytest.mark.slow
+def test_classify_server_serves_three_segments(servers, tiny_model_dirs, tuned_dir, tmp_path):
+    files = files_of(tiny_model_dirs['google'], tuned_dir[0])
+    pooled, _ = encoder(files, tmp_path, max_segments=3, pooling_strategy=PoolingStrategy.CLS_POOLED).encode([TRIPLE])
+    with servers[0].client() as client:
+        np.testing.assert_allclose(client.encode([TRIPLE]), softmax_head(pooled, *tuned_dir[1]), atol=1e-5)

@@ -166,7 +166,8 @@ class BertServer(threading.Thread):
             add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
             model_max_len=self.bert_config.max_position_embeddings, fixed_embed_length=args.fixed_embed_length,
             xla=args.xla, gpu_memory_fraction=args.gpu_memory_fraction, show_tokens=args.show_tokens_to_client,
-            verbose=args.verbose) for worker_id, gpu_id in enumerate(self.device_map)]
+            verbose=args.verbose, max_segments=3 if args.task == 'classify' else 2)
+            for worker_id, gpu_id in enumerate(self.device_map)]
 
     def _http_config(self):
         if self.args.http_port is None:

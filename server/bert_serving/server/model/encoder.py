@@ -39,9 +39,10 @@ class SentenceEncoder:
 
     def __init__(self, graph_path, vocab_path, max_seq_len: int | None, do_lower_case=True, add_special_tokens=True,
                  pooling_strategy=PoolingStrategy.REDUCE_MEAN, model_max_len=512, fixed_embed_length=False,
-                 device='/CPU:0', xla=False):
+                 device='/CPU:0', xla=False, max_segments=2):
         self.features = FeatureBuilder(FullTokenizer(vocab_path, do_lower_case), max_seq_len,
-                                       model_max_len=model_max_len, add_special_tokens=add_special_tokens)
+                                       model_max_len=model_max_len, add_special_tokens=add_special_tokens,
+                                       max_segments=max_segments)
         self.runner = FrozenGraphRunner(graph_path, device=device, xla=xla)
         self.token_level = pooling_strategy is PoolingStrategy.NONE
         # Length of token-level results; None = the longest sentence of each call.
