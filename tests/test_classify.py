@@ -269,6 +269,7 @@ def test_http_rerank_sorts_texts_by_the_positive_probability(servers, proxies, t
     (0, '/rerank', {'texts': ['a']}, '"query" must be a non-empty string'),
     (0, '/rerank', {'query': 'q', 'texts': []}, '"texts" must be a non-empty list'),
     (0, '/rerank', {'query': 'q', 'texts': ['a ||| b']}, 'texts[0] holds " ||| "'),
+    (0, '/rerank', {'query': 'q ||| r', 'texts': ['a']}, 'the query holds " ||| "'),
     (0, '/v1/embeddings', {'input': ['a']}, 'this server serves a classifier (-task classify)'),
     (1, '/classify', {'texts': ['a']}, "serves task 'encode', not a classifier"),
     (1, '/rerank', {'query': 'q', 'texts': ['a']}, "serves task 'encode', not a classifier"),

@@ -70,6 +70,9 @@ def rerank_inputs(body: dict) -> tuple[str, list]:
     if not isinstance(query, str) or not query.strip():
         raise ApiError(400, '"query" must be a non-empty string: send {"query": "q", "texts": ["a", "b"]}',
                        'bad_request')
+    if PAIR_SEPARATOR in query:
+        raise ApiError(400, 'the query holds " ||| ", which the server reads as a separator of segments',
+                       'bad_request')
     if not isinstance(texts, list) or not texts:
         raise ApiError(400, '"texts" must be a non-empty list of strings: send {"query": "q", "texts": ["a"]}',
                        'bad_request')
