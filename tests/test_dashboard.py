@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from classifiers import write_classifier
 from servers import ServerProcess, free_port
 from test_http import ProxyProcess, call
 
 pytestmark = pytest.mark.slow
+CLASSIFIER_LABELS = ['maybe', 'no', 'yes']
 
 DASHBOARD = Path(__file__).resolve().parent.parent / 'plugin' / 'dashboard'
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
@@ -188,3 +190,33 @@ def test_dashboard_says_when_the_proxy_is_unreachable(dashboard_url, browser, tm
     browser.wait_for("document.getElementById('state').textContent === 'unreachable'")
     assert dead in browser.evaluate("document.getElementById('message').textContent")
     browser.screenshot(tmp_path / 'unreachable.png')
+
+
+@pytest.fixture(scope='module')
+def classify_proxy(tiny_model_dirs, tiny_config, tmp_path_factory):
+    """A -task classify server on a fine-tuned tiny classifier, behind the proxy."""
+    tuned, logs = tmp_path_factory.mktemp('tuned'), tmp_path_factory.mktemp('logs')
+    write_classifier(tuned, tiny_config, CLASSIFIER_LABELS)
+    with ServerProcess(tiny_model_dirs['google'], '-tuned_model_dir', tuned, '-ckpt_name', 'model.ckpt-7',
+                       '-task', 'classify', log_dir=logs) as server, \
+            ProxyProcess.in_front_of(server, log_dir=logs) as running:
+        yield running
+
+
+def test_dashboard_shows_the_labels_a_classifier_gave(classify_proxy, proxy, dashboard_url, browser, tmp_path):
+    browser.open(f'{dashboard_url}?server={proxy.url}&interval=300')
+    browser.wait_for("Number(document.body.dataset.polls) >= 1")
+    assert browser.evaluate("document.getElementById('classifier').hidden") is True  # an encode server
+
+    texts = [f'sentence number {i} to classify' for i in range(12)]
+    best = [row[0]['label'] for row in call(classify_proxy.url + '/classify', {'texts': texts}).json()]
+    assert call(classify_proxy.url + '/rerank', {'query': 'q', 'texts': texts[:3]}).status == 200
+    browser.open(f'{dashboard_url}?server={classify_proxy.url}&interval=300')
+    rows = "[...document.querySelectorAll('#label-table tbody tr')].map(r => [...r.cells].map(c => c.textContent))"
+    browser.wait_for(f"!document.getElementById('classifier').hidden && {rows}.length === 3")
+    assert [row[:2] for row in browser.evaluate(rows)] == [[label, str(best.count(label))]
+                                                          for label in CLASSIFIER_LABELS]
+    assert browser.evaluate("document.getElementById('rerank-label').textContent") == 'yes'
+    assert browser.evaluate("document.getElementById('classify-requests').textContent") == '1'
+    assert browser.evaluate("document.getElementById('rerank-requests').textContent") == '1'
+    browser.screenshot(tmp_path / 'classifier.png')

@@ -41,7 +41,7 @@ def ports(server) -> list[str]:
 
 def test_every_example_is_documented_and_listed_in_the_readme():
     readme = (REPO / 'README.md').read_text()
-    assert len(EXAMPLES) == 10
+    assert len(EXAMPLES) == 11
     for path in EXAMPLES:
         docstring = ast.get_docstring(ast.parse(path.read_text()))
         assert docstring and f'python example/{path.name}' in docstring, f'{path.name}: no usage in its docstring'
@@ -141,3 +141,11 @@ def test_10_bulk_search_finds_neighbours_in_parquet(minilm_dir, tmp_path):
     sports = {line.split('\t', 1)[1] for line in topics if line.startswith('sports\t')}
     assert first.split('  ', 2)[2] in sports, out
     assert sorted(p.suffix for p in (tmp_path / 'vectors').iterdir())[-1] == '.parquet'
+
+
+def test_11_rerank_trains_a_pair_classifier_and_ranks_the_right_topic_first(minilm_dir, tmp_path):
+    out = run_example('11_rerank', '-model_dir', minilm_dir, '-out', tmp_path, timeout=300)
+    assert (tmp_path / 'model' / 'labels.txt').read_text() == '0\n1\n'
+    assert "labels ['0', '1'], /rerank scores label '1'" in out
+    accuracy = int(re.search(r'right topic first for (\d+)% of the held-out queries', out).group(1))
+    assert accuracy >= 45, out  # chance is 25%; 68% measured after one epoch

@@ -261,7 +261,7 @@ def test_openapi_lists_every_endpoint(proxy):
     document = call(proxy.url + '/openapi.json').json()
     assert document['openapi'].startswith('3.')
     assert set(document['paths']) == {'/encode', '/v1/embeddings', '/status/server', '/status/client', '/health',
-                                      '/ready', '/metrics', '/openapi.json'}
+                                      '/ready', '/metrics', '/openapi.json', '/classify', '/rerank'}
     assert set(document['paths']['/encode']['post']['requestBody']['content']) == {
         'application/json', 'application/x-www-form-urlencoded'}
 

@@ -6,7 +6,7 @@
   const POLL_MS = Math.max(200, Number(params.get('interval')) || 2000);
   const TOKEN = params.get('token');
   const HISTORY = 150;                                  // samples kept for the charts
-  const ENCODE_ENDPOINTS = ['/encode', '/v1/embeddings'];
+  const ENCODE_ENDPOINTS = ['/encode', '/v1/embeddings', '/classify', '/rerank'];
   const STORE_KEY = 'bert-serving-dashboard-server';
 
   const $ = (id) => document.getElementById(id);
@@ -89,6 +89,10 @@
       latencyCount: total(metrics, 'bert_http_request_duration_seconds_count', encodes),
       buckets: latencyBuckets(metrics),
       errors: total(metrics, 'bert_http_errors_total'),
+      classifyRequests: total(metrics, 'bert_http_requests_total', (l) => l.endpoint === '/classify'),
+      rerankRequests: total(metrics, 'bert_http_requests_total', (l) => l.endpoint === '/rerank'),
+      predictions: Object.fromEntries(metrics.filter((s) => s.name === 'bert_http_predictions_total')
+        .map((s) => [s.labels.label, s.value])),
     };
   }
 
@@ -167,6 +171,19 @@
       worker.ready ? 'ready' : 'starting', worker.in_flight, format(worker.forward_passes), format(worker.rows)]));
   }
 
+  /** A -task classify server's labels, with how many texts /classify gave each as the best one. */
+  function fillClassifier(status, now) {
+    $('classifier').hidden = status.task !== 'classify';
+    if (status.task !== 'classify') return;
+    $('classify-requests').textContent = format(now.classifyRequests);
+    $('rerank-requests').textContent = format(now.rerankRequests);
+    $('rerank-label').textContent = status.rerank_label ?? 'none (not a pair classifier)';
+    const counts = (status.labels || []).map((label) => now.predictions[label] || 0);
+    const sum = counts.reduce((a, b) => a + b, 0);
+    fillRows('label-table', (status.labels || []).map((label, i) =>
+      [label, format(counts[i], 0), sum ? format(100 * counts[i] / sum) + ' %' : '–']));
+  }
+
   function render(status, now, rate) {
     const stats = status.statistic;
     const ready = stats.num_ready_worker >= status.num_worker;
@@ -185,6 +202,7 @@
     fillTable('config-table', config);
     fillTable('statistic-table', Object.entries(stats).filter(([key]) => key !== 'workers').sort());
     fillWorkers(stats.workers || []);
+    fillClassifier(status, now);
     drawChart($('throughput-chart'), [{ values: history.map((h) => h.throughput), colour: '#2f6fdb' }]);
     drawChart($('latency-chart'), [
       { values: history.map((h) => h.latency), colour: '#1e8e4f' },

@@ -5,7 +5,8 @@ works with both that server and ours.
 
 Modules, one role each: :mod:`.client` (BertClient), :mod:`.concurrent` (ConcurrentBertClient),
 :mod:`.connection` (the sockets to a server), :mod:`.protocol` (frame layouts), :mod:`.errors`,
-:mod:`.arguments` (checks of what callers pass) and :mod:`.results` (shaping results).
+:mod:`.arguments` (checks of what callers pass), :mod:`.results` (shaping results) and
+:mod:`.classification` (class probabilities as ranked labels).
 """
 
 from .client import BertClient

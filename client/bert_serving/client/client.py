@@ -8,6 +8,7 @@ import time
 import zmq
 
 from .arguments import as_identity, check_output_fmt, validate_texts, warn_if_too_long, warn_no_tokens
+from .classification import check_top_k, classifier_labels, top_labels
 from .connection import connect_sockets
 from .errors import timeout_error
 from .protocol import (SHOW_CONFIG, SHOW_STATUS, decode_dict, is_encoding, reply_id, request_frames,
@@ -84,6 +85,7 @@ class BertClient:
         self._max_seq_len = None    # the server's, when check_length learnt it
         self._check_length = False
         self._server_shows_tokens = None  # None: not asked
+        self._labels = None         # the classifier's, learnt at the first classify()
 
         self._context = zmq.Context()
         try:
@@ -150,6 +152,20 @@ class BertClient:
         if self._server_shows_tokens is not False:  # otherwise warned before sending
             warn_no_tokens(stacklevel=2)
         return response.embedding
+
+    def classify(self, texts, top_k=1, is_tokenized=False):
+        """Classify sentences with a ``-task classify`` server: per sentence, its best labels.
+
+        :param texts: as for :meth:`encode`; a pair is written ``'first ||| second'``
+        :param top_k: how many labels per sentence, best first; None for every label
+        :return: a list with, per sentence, a list of ``{"label": str, "score": float}``
+        :raises ValueError: the server serves no classifier, or malformed ``texts``/``top_k``
+        """
+        check_top_k(top_k)
+        validate_texts(texts, is_tokenized)
+        if self._labels is None:
+            self._labels = classifier_labels(self.server_config, f'{self.ip}:{self.port}')
+        return top_labels(self.encode(texts, is_tokenized=is_tokenized), self._labels, top_k)
 
     def encode_async(self, batch_generator, max_num_batch=None, delay=0.1, **kwargs):
         """Send batches from a background thread and yield their results as they come.

@@ -63,6 +63,11 @@ class ConcurrentBertClient:
         with self._borrow() as client:
             return client.encode(texts, is_tokenized=is_tokenized, show_tokens=show_tokens)
 
+    def classify(self, texts, top_k=1, is_tokenized=False):
+        """Classify with an idle pooled client; see :meth:`BertClient.classify`."""
+        with self._borrow() as client:
+            return client.classify(texts, top_k=top_k, is_tokenized=is_tokenized)
+
     @property
     def server_config(self):
         """The server's configuration (dict), asked through an idle pooled client."""

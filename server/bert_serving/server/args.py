@@ -119,6 +119,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                       help='with -max_seq_len NONE and NONE pooling, pad token-level results to the model length')
 
 
+TASKS = ('encode', 'classify')
+
+
+def add_task_option(parser) -> None:
+    """``-task``: what the model serves; shared by every command that runs the serving graph."""
+    parser.add_argument('-task', type=str, choices=TASKS, default='encode',
+                        help='encode = sentence vectors; classify = the class probabilities of a fine-tuned '
+                             'classifier (-tuned_model_dir with output_weights/output_bias and labels.txt)')
+
+
 def _add_serving_options(parser: argparse.ArgumentParser) -> None:
     serving = parser.add_argument_group('Serving', 'ports, processes, devices and batching')
     serving.add_argument('-bind', type=str, default='*',
@@ -178,6 +188,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='bert-serving-start',
                                      description='Start a BERT sentence-encoding server.')
     _add_model_options(parser)
+    add_task_option(parser)
     _add_serving_options(parser)
     _add_security_options(parser)
     add_verbose_option(parser)

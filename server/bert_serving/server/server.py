@@ -16,6 +16,7 @@ from .args import args_to_config
 from .devices import plan_devices
 from .logger import set_logger
 from .model.checkpoint import ModelFiles, locate_model
+from .model.classifier import read_labels, rerank_label
 from .model.config import BertConfig
 from .model.strategy import PoolingStrategy
 from .model.tokenization import load_vocab
@@ -36,11 +37,16 @@ def check_model(args) -> tuple[ModelFiles, BertConfig]:
 
 
 def check_encoding_options(args) -> tuple[ModelFiles, BertConfig]:
-    """The model files of the options of ``args.add_encoding_options``, checked against the model's config."""
+    """The model files of the options of ``args.add_encoding_options``, checked against the model's config.
+
+    With ``-task classify`` the pooling strategy becomes CLS_POOLED (what the head reads), also in the config reply.
+    """
     files = locate_model(args.model_dir, config_name=args.config_name, ckpt_name=args.ckpt_name,
                          tuned_model_dir=args.tuned_model_dir)
     config = BertConfig.from_json_file(files.config_path)
     layers = config.num_hidden_layers
+    if args.task == 'classify':  # the head reads the pooler output; pooling options do not apply
+        args.pooling_strategy = PoolingStrategy.CLS_POOLED
     if args.pooling_strategy != PoolingStrategy.CLS_POOLED:
         bad = [layer for layer in args.pooling_layer if not -layers <= layer < layers]
         if bad:
@@ -63,7 +69,7 @@ def _build_graph(files: ModelFiles, args, special_token_ids: tuple[int, ...]) ->
     """Freeze and optimize in a separate process, so this one never loads TensorFlow."""
     options = dict(pooling_strategy=args.pooling_strategy, pooling_layer=tuple(args.pooling_layer),
                    mask_cls_sep=args.mask_cls_sep, no_position_embeddings=args.no_position_embeddings,
-                   fp16=args.fp16, special_token_ids=special_token_ids)
+                   fp16=args.fp16, special_token_ids=special_token_ids, task=args.task)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context('spawn')) as pool:
         return pool.submit(_build_graph_in_child, files, options, args.graph_tmp_dir).result()
 
@@ -119,6 +125,8 @@ class BertServer(threading.Thread):
         # children inherit it: TensorFlow's native start-up lines only with -verbose (see model/tensorflow_quiet)
         os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '0' if args.verbose else '2')
         self.model_files, self.bert_config = check_model(args)
+        # read here, before the graph build, so that a missing labels.txt stops the start in a second
+        self.labels = read_labels(self.model_files) if args.task == 'classify' else None
         self.curve = curve_enabled(args)
         self.logger.info('freeze, optimize and export the graph (%s layout, %d layers)...',
                          self.model_files.layout, self.bert_config.num_hidden_layers)
@@ -150,6 +158,8 @@ class BertServer(threading.Thread):
             'server_start_time': time.strftime('%Y-%m-%d %H:%M:%S'),
             'model_layout': self.model_files.layout,
             'bert_config': self.bert_config.to_dict(),
+            'labels': self.labels,
+            'rerank_label': rerank_label(self.labels) if self.labels else None,
         }
 
     def describe(self) -> dict:
@@ -167,7 +177,8 @@ class BertServer(threading.Thread):
             add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
             model_max_len=self.bert_config.max_position_embeddings, fixed_embed_length=args.fixed_embed_length,
             xla=args.xla, gpu_memory_fraction=args.gpu_memory_fraction, show_tokens=args.show_tokens_to_client,
-            verbose=args.verbose, max_batch_tokens=args.max_batch_tokens)
+            verbose=args.verbose, max_batch_tokens=args.max_batch_tokens,
+            max_segments=3 if args.task == 'classify' else 2)
             for worker_id, gpu_id in enumerate(self.device_map)]
 
     def _http_config(self):

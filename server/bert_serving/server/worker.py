@@ -36,6 +36,7 @@ class WorkerConfig:
     show_tokens: bool
     verbose: bool
     max_batch_tokens: int | None = None   # None: the device's default
+    max_segments: int = 2       # 3 for a classifier: a ||| b ||| c as fine-tuning encodes text_a/b/c
 
 
 def run_worker(config: WorkerConfig) -> None:
@@ -117,7 +118,7 @@ def load_encoder(config, logger):
         config.graph_path, config.vocab_path, config.max_seq_len, do_lower_case=config.do_lower_case,
         add_special_tokens=config.add_special_tokens, pooling_strategy=config.pooling_strategy,
         model_max_len=config.model_max_len, fixed_embed_length=config.fixed_embed_length,
-        device=device, xla=config.xla, max_batch_tokens=config.max_batch_tokens)
+        device=device, xla=config.xla, max_batch_tokens=config.max_batch_tokens, max_segments=config.max_segments)
     encoder.encode(['warm up the graph'])
     return encoder
 

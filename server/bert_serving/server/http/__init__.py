@@ -7,6 +7,8 @@ through a pool of ``http_max_connect`` clients. Needs ``pip install bert-serving
 - ``POST /v1/embeddings``: the OpenAI embeddings shape. ``usage.prompt_tokens`` counts the server's
   WordPiece tokens ([CLS] and [SEP] included, after truncation) when the server runs with
   ``-show_tokens_to_client``, else whitespace-separated words.
+- ``POST /classify``, ``POST /rerank``: a ``-task classify`` server's labels of texts, and texts ranked by
+  relevance to a query (a pair classifier); ``/encode`` answers its probabilities, ``/v1/embeddings`` 400.
 - ``GET /health`` (the proxy is up), ``GET /ready`` (503 until every worker has loaded the model),
   ``GET /metrics`` (Prometheus), ``GET /openapi.json``.
 
@@ -19,7 +21,8 @@ The package, one module per role: ``config`` (HttpConfig), ``pool`` (the pooled 
 ``proxy`` (the state the blueprints share), ``app`` (the app factory and the list of API blueprints),
 ``errors``, ``bodies`` (request parsing), ``metrics``, ``openapi``, ``cli`` (the standalone proxy), and one
 blueprint module per API:
-``legacy`` (1.10's ``/encode`` and ``/status/...``), ``embeddings`` (``/v1/embeddings``), ``operations``
+``legacy`` (1.10's ``/encode`` and ``/status/...``), ``embeddings`` (``/v1/embeddings``), ``classify``
+(``/classify``, ``/rerank``), ``operations``
 (``/health``, ``/ready``, ``/metrics``, ``/openapi.json``). To add an API, write a module with a ``blueprint`` and an
 ``openapi_paths()`` and add it to ``app.APIS``.
 """

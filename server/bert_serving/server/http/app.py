@@ -11,7 +11,7 @@ from flask_compress import Compress
 from flask_cors import CORS
 
 from ..logger import set_logger
-from . import embeddings, legacy, operations
+from . import classify, embeddings, legacy, operations
 from .config import OPEN_ENDPOINTS, HttpConfig
 from .errors import ApiError, register_error_handlers
 from .metrics import Metrics
@@ -19,7 +19,7 @@ from .pool import ServerPool
 from .proxy import Proxy, current_proxy
 
 # The API modules: each has a ``blueprint`` and an ``openapi_paths()`` (its part of /openapi.json).
-APIS = (legacy, embeddings, operations)
+APIS = (legacy, embeddings, classify, operations)
 
 
 class _JSONProvider(JSONProvider):

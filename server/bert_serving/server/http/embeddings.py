@@ -16,6 +16,10 @@ def embeddings():
     proxy = current_proxy()
     body = read_body(proxy.config.max_body_bytes)
     texts = embedding_inputs(body)
+    if proxy.server.info()['task'] == 'classify':
+        raise ApiError(400, 'this server serves a classifier (-task classify): it answers class probabilities, '
+                            'not embeddings; use POST /classify, or start an encode server for embeddings',
+                       'not_an_encoder')
     encoding_format = body.get('encoding_format') or 'float'
     if encoding_format not in ('float', 'base64'):
         raise ApiError(400, f'"encoding_format" must be "float" or "base64", got {encoding_format!r}',

@@ -20,6 +20,8 @@ class Metrics:
                               registry=self.registry)
         self.sentences = Counter('bert_http_sentences', 'Sentences encoded through the proxy',
                                  registry=self.registry)
+        self.predictions = Counter('bert_http_predictions', 'Texts /classify gave each label as the best one',
+                                   ['label'], registry=self.registry)
         self.tokens = Counter('bert_http_tokens', 'Tokens encoded (source: server tokenization or whitespace)',
                               ['source'], registry=self.registry)
         self.registry.register(ServerCollector(server_status))

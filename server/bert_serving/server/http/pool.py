@@ -47,12 +47,15 @@ class ServerPool:
         return {**self.clients.status, 'max_concurrency': self.config.http_max_connect}
 
     def info(self) -> dict:
-        """``shows_tokens`` (the server runs with -show_tokens_to_client) and ``model`` (its folder name)."""
+        """``shows_tokens`` (the server runs with -show_tokens_to_client), ``model`` (its folder name), and
+        ``task``, ``labels``, ``rerank_label`` (a -task classify server's)."""
         if not self._info:
             with self.asking():
                 server_config = self.clients.server_config
             self._info.update(shows_tokens=bool(server_config.get('show_tokens_to_client')),
-                              model=os.path.basename(os.path.normpath(server_config.get('model_dir') or 'bert')))
+                              model=os.path.basename(os.path.normpath(server_config.get('model_dir') or 'bert')),
+                              task=server_config.get('task') or 'encode', labels=server_config.get('labels'),
+                              rerank_label=server_config.get('rerank_label'))
         return self._info
 
     def encode(self, texts, is_tokenized: bool = False):

@@ -151,13 +151,13 @@ def load_weights(files: ModelFiles, config: BertConfig) -> dict[str, np.ndarray]
     """Every tensor the model needs, Google-named float32, validated against ``config``; tuned vars override."""
     shapes = expected_shapes(config)
     if files.layout == 'google':
-        weights = _read_checkpoint(files.weights_path, shapes, required=True)
+        weights = read_checkpoint_tensors(files.weights_path, shapes, required=True)
     elif files.layout == 'hf':
         weights = _read_safetensors(files.weights_path, shapes)
     else:
         raise ValueError(f'unknown model layout {files.layout!r}')
     if files.tuned_ckpt_prefix:
-        weights.update(_read_checkpoint(files.tuned_ckpt_prefix, shapes, required=False))
+        weights.update(read_checkpoint_tensors(files.tuned_ckpt_prefix, shapes, required=False))
     return weights
 
 
@@ -167,7 +167,11 @@ def _check_shape(path, name, array_shape, expected):
                              f'expected {tuple(expected)} from the model config')
 
 
-def _read_checkpoint(prefix, shapes, required):
+def read_checkpoint_tensors(prefix, shapes, required):
+    """The tensors of a TF checkpoint named in ``shapes`` (name -> shape), float32; shapes are checked.
+
+    A name the checkpoint lacks raises ModelFileError when ``required``, else is left out.
+    """
     from .tensorflow_quiet import tf
     out = {}
     try:

@@ -24,9 +24,10 @@ class SentenceEncoder:
 
     def __init__(self, graph_path, vocab_path, max_seq_len: int | None, do_lower_case=True, add_special_tokens=True,
                  pooling_strategy=PoolingStrategy.REDUCE_MEAN, model_max_len=512, fixed_embed_length=False,
-                 device='/CPU:0', xla=False, max_batch_tokens: int | None = None):
+                 device='/CPU:0', xla=False, max_batch_tokens: int | None = None, max_segments=2):
         self.features = FeatureBuilder(FullTokenizer(vocab_path, do_lower_case), max_seq_len,
-                                       model_max_len=model_max_len, add_special_tokens=add_special_tokens)
+                                       model_max_len=model_max_len, add_special_tokens=add_special_tokens,
+                                       max_segments=max_segments)
         self.runner = FrozenGraphRunner(graph_path, device=device, xla=xla)
         self.token_level = pooling_strategy is PoolingStrategy.NONE
         self.max_batch_tokens = max_batch_tokens or default_max_batch_tokens(device)

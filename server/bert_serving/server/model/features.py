@@ -40,8 +40,12 @@ class FeatureBuilder:
     """Tokenize, pair up, truncate and pad sentences for a BERT model."""
 
     def __init__(self, tokenizer: FullTokenizer, max_seq_len: int | None, model_max_len: int = 512,
-                 add_special_tokens: bool = True):
-        """``max_seq_len`` None means "as long as the model allows" (``model_max_len``)."""
+                 add_special_tokens: bool = True, max_segments: int = 2):
+        """``max_seq_len`` None means "as long as the model allows" (``model_max_len``).
+
+        ``max_segments`` 3 reads ``a ||| b ||| c`` as three segments, as fine-tuning encodes text_a, text_b and
+        text_c (a classify server); 2 keeps 1.10's pairs, split at the last separator.
+        """
         shortest = 3 if add_special_tokens else 1
         if model_max_len < shortest:
             raise ValueError(f'model_max_len must be at least {shortest}, got {model_max_len}')
@@ -56,6 +60,7 @@ class FeatureBuilder:
         self.max_seq_len = max_seq_len
         self.model_max_len = model_max_len
         self.add_special_tokens = add_special_tokens
+        self.max_segments = max_segments
         self.seq_len_limit = model_max_len if max_seq_len is None else max_seq_len
 
     def tokenize(self, texts, is_tokenized: bool = False) -> list[list[str]]:
@@ -117,6 +122,9 @@ class FeatureBuilder:
         if not text:
             raise ValueError(f'texts[{index}] is empty or whitespace only')
         # Like the original's greedy regex, the last " ||| " separates the pair.
+        if self.max_segments > 2 and text.count(PAIR_SEPARATOR) >= 2:
+            parts = text.rsplit(PAIR_SEPARATOR, self.max_segments - 1)
+            return tuple(self._word_pieces(index, part, f'segment {n + 1}') for n, part in enumerate(parts))
         first, separator, second = text.rpartition(PAIR_SEPARATOR)
         if not separator:
             return self._word_pieces(index, text, 'the sentence'), None

@@ -1,7 +1,8 @@
 """Build the serving graph once (BERT + pooling head, frozen and optimised, written as a GraphDef file) and run it.
 
 The written graph has three int32 [batch, seq_len] inputs ``input_ids``, ``input_mask``, ``input_type_ids``
-(both dimensions dynamic) and one float32 output ``final_encodes``.
+(both dimensions dynamic) and one float32 output ``final_encodes``: the pooled vectors, or with the
+``classify`` task the class probabilities [batch, num_labels] of the checkpoint's classification head.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .tensorflow_quiet import tf
 
 from .bert import BertModel
 from .checkpoint import ModelFiles, load_config, load_weights
+from .classifier import load_head, probabilities, read_labels
 from .pooling import pool
 from .strategy import PoolingStrategy
 
@@ -40,6 +42,7 @@ class GraphOptions:
     no_position_embeddings: bool = False
     fp16: bool = False
     special_token_ids: tuple[int, ...] = ()  # ids masked out of pooling when mask_cls_sep ([CLS], [SEP])
+    task: str = 'encode'  # or 'classify': the head's probabilities instead of the pooling
 
 
 def resolve_layers(pooling_layer, num_layers: int) -> tuple[int, ...]:
@@ -58,16 +61,18 @@ def resolve_layers(pooling_layer, num_layers: int) -> tuple[int, ...]:
 def build_frozen_graph(files: ModelFiles, options: GraphOptions, graph_tmp_dir: str | None = None) -> str:
     """Load the weights, build BERT + pooling, freeze, optimise and write the GraphDef; return its path.
 
-    Bad pooling layers raise ValueError, bad model files ModelFileError. Everything runs on the CPU.
+    Bad pooling layers raise ValueError, bad model files ModelFileError (also a missing classification head
+    or labels.txt with the classify task). Everything runs on the CPU.
     """
     config = load_config(files)
-    # CLS_POOLED reads the pooler only, so its layer option is ignored rather than checked.
-    layers = () if options.pooling_strategy is PoolingStrategy.CLS_POOLED else \
+    head = load_head(files, config, len(read_labels(files))) if options.task == 'classify' else None
+    # CLS_POOLED and the head read the pooler only, so the layer option is ignored rather than checked.
+    layers = () if head is not None or options.pooling_strategy is PoolingStrategy.CLS_POOLED else \
         resolve_layers(options.pooling_layer, config.num_hidden_layers)
     start = time.perf_counter()
     weights = load_weights(files, config)
     with tf.device('/CPU:0'):
-        graph_def = _freeze(config, weights, options, layers)
+        graph_def = _freeze(config, weights, options, layers, head)
     del weights
     graph_def = _optimize(graph_def)
     for node in graph_def.node:  # let each worker place the graph on its own device
@@ -82,7 +87,7 @@ def build_frozen_graph(files: ModelFiles, options: GraphOptions, graph_tmp_dir: 
     return path
 
 
-def _freeze(config, weights, options: GraphOptions, layers):
+def _freeze(config, weights, options: GraphOptions, layers, head=None):
     # The first half of convert_variables_to_constants_v2: it stops at the frozen GraphDef instead of also
     # rebuilding a ConcreteFunction from it, which we never call and which costs seconds per 100 MB of weights.
     from tensorflow.python.framework.convert_to_constants import (_FunctionConverterDataInEager,
@@ -96,6 +101,8 @@ def _freeze(config, weights, options: GraphOptions, layers):
     @tf.function(input_signature=spec, autograph=False)  # plain Python control flow only
     def serve(input_ids, input_mask, input_type_ids):
         all_layers, pooled_output = model(input_ids, input_mask, input_type_ids)
+        if head is not None:
+            return tf.identity(probabilities(pooled_output, head), name=OUTPUT_NAME)
         encodes = pool([all_layers[i] for i in layers], pooled_output, input_ids, input_mask,
                        options.pooling_strategy, special)
         return tf.identity(encodes, name=OUTPUT_NAME)
