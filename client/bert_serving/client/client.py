@@ -31,12 +31,12 @@ class BertClient:
     Every wait for a reply is bounded by ``timeout`` milliseconds (-1, the default,
     waits forever); a late reply raises ``TimeoutError``::
 
-        with BertClient(ip='10.0.0.7', timeout=10000) as bc:   # give up after 10 s
+        with BertClient(ip='gpu-box-1', timeout=10000) as bc:   # give up after 10 s
             vectors = bc.encode(['First do it', 'then do it right'])
 
     Several servers, as a list or a comma-separated string, make a
     :class:`~bert_serving.client.multi.MultiServerClient` that spreads the requests over
-    them and survives one dying: ``BertClient(ip=['10.0.0.7', '10.0.0.8'], timeout=10000)``.
+    them and survives one dying: ``BertClient(ip=['gpu-box-1', 'gpu-box-2'], timeout=10000)``.
     """
 
     def __new__(cls, ip='localhost', *args, **kwargs):

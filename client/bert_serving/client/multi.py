@@ -17,7 +17,7 @@ class MultiServerClient(BertClient):
     address it resolves to (a Kubernetes headless Service, say), resolved again every
     ``refresh_s`` seconds so that servers that come and go are followed::
 
-        bc = BertClient(ip=['10.0.0.7', '10.0.0.8:6000:6001'], timeout=10000)
+        bc = BertClient(ip=['gpu-box-1', 'gpu-box-2:6000:6001'], timeout=10000)
         bc = BertClient(ip=['bert-zmq.default.svc.cluster.local'], refresh_s=10, timeout=10000)
 
     Each request goes to the connected server with the fewest pending requests, and its

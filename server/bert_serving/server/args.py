@@ -99,7 +99,6 @@ def add_encoding_options(parser: argparse.ArgumentParser):
                       help='do not add [CLS] and [SEP] to the sentences')
     bert.add_argument('-no_position_embeddings', action='store_true', default=False,
                       help='build the model without position embeddings')
-    # `-task classify` (the classify branch) belongs here: it changes what a row becomes for both commands.
     return bert
 
 
@@ -240,6 +239,7 @@ def get_encode_parser() -> argparse.ArgumentParser:
                                                  '(a local cluster, or an existing one).')
     bert = add_encoding_options(parser)
     add_precision_options(bert)
+    add_task_option(bert)
     corpus = parser.add_argument_group('Corpus', 'what is read and what is written')
     corpus.add_argument('-input', nargs='+', required=True,
                         help='input files or glob patterns (quote them), e.g. "corpus/*.txt"')

@@ -24,6 +24,8 @@ class EncoderConfig:
     gpu_id: int | None
     gpu_memory_fraction: float
     fixed_embed_length: bool = False
+    max_batch_tokens: int | None = None  # None: the device's default, as for a server
+    max_segments: int = 2  # 3 for a classifier, as its server reads a ||| b ||| c
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ def _ship_model(ray, graph_path: str, build_s: float, files, config, args, timin
     timing.update(graph_s=round(build_s, 3), ship_s=round(time.perf_counter() - started, 3))
     settings = dict(max_seq_len=args.max_seq_len, do_lower_case=args.do_lower_case,
                     add_special_tokens=not args.no_special_token, pooling_strategy=args.pooling_strategy,
-                    model_max_len=config.max_position_embeddings, xla=args.xla)
+                    model_max_len=config.max_position_embeddings, xla=args.xla,
+                    max_segments=3 if args.task == 'classify' else 2)
     return ShippedModel(*refs, settings)
 
 
