@@ -28,6 +28,14 @@ def read_body(max_body_bytes: int) -> dict:
     return body
 
 
+def read_texts_body(max_body_bytes: int, example: str) -> dict:
+    """``read_body``, with a 400 that shows ``example`` when the body holds no "texts"."""
+    body = read_body(max_body_bytes)
+    if 'texts' not in body:
+        raise ApiError(400, f'missing "texts": send {example}', 'bad_request')
+    return body
+
+
 def _form_body(form) -> dict:
     """A form as a JSON-like body: repeated ``texts`` fields, or one ``texts`` field holding a JSON list."""
     body = {key: form[key] for key in ('id', 'is_tokenized', 'input', 'model', 'encoding_format') if key in form}

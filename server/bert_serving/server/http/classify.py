@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify
 
 from bert_serving.client.classification import check_top_k, classifier_labels, top_labels
 
-from .bodies import read_body
+from .bodies import read_body, read_texts_body
 from .errors import ApiError
 from .openapi import error_replies, json_body, reply
 from .proxy import current_proxy
@@ -30,10 +30,7 @@ def server_labels() -> list:
 @blueprint.post('/classify')
 def classify():
     proxy = current_proxy()
-    body = read_body(proxy.config.max_body_bytes)
-    if 'texts' not in body:
-        raise ApiError(400, 'missing "texts": send {"texts": ["first sentence", "second one"], "top_k": 1}',
-                       'bad_request')
+    body = read_texts_body(proxy.config.max_body_bytes, '{"texts": ["first sentence", "second one"], "top_k": 1}')
     top_k = body.get('top_k', 1)
     try:
         check_top_k(top_k)

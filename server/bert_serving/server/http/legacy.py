@@ -1,7 +1,7 @@
 """The API of bert-as-service 1.10: ``POST /encode``, ``GET /status/server``, ``GET /status/client``."""
 from flask import Blueprint, jsonify
 
-from .bodies import read_body
+from .bodies import read_texts_body
 from .errors import ApiError
 from .openapi import error_replies, get, reply
 from .proxy import current_proxy
@@ -12,10 +12,7 @@ blueprint = Blueprint('legacy', __name__)
 @blueprint.post('/encode')
 def encode_texts():
     proxy = current_proxy()
-    body = read_body(proxy.config.max_body_bytes)
-    if 'texts' not in body:
-        raise ApiError(400, 'missing "texts": send {"id": 1, "texts": ["first sentence", "second one"]}',
-                       'bad_request')
+    body = read_texts_body(proxy.config.max_body_bytes, '{"id": 1, "texts": ["first sentence", "second one"]}')
     request_id, is_tokenized = body.get('id'), body.get('is_tokenized', False)
     if not isinstance(request_id, (int, float, str, type(None))) or isinstance(request_id, bool):
         raise ApiError(400, f'"id" must be a number or a string, got {type(request_id).__name__}', 'bad_request')
