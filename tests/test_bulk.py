@@ -252,3 +252,25 @@ def test_a_bad_row_read_on_the_cluster_stops_the_run_naming_file_and_row(cluster
         f'bert-serving-encode: error: {tmp_path}/in/bad.txt: row 1 (line 2): the text is empty '
         f"(column 'text'; -skip_bad_rows skips such rows)")
     assert 'Traceback' not in result.stderr
+
+
+def test_a_classifier_encodes_to_the_probabilities_its_server_gives(cluster, tiny_model_dirs, tiny_config,
+                                                                   tmp_path):
+    from classifiers import write_classifier
+    write_classifier(tmp_path / 'tuned', tiny_config, ['negative', 'neutral', 'positive'])
+    texts = [sentence(index) for index in range(40)] + ['the quick fox ||| the lazy dog', 'a fox ||| a dog ||| the end']
+    (tmp_path / 'in').mkdir()
+    (tmp_path / 'in' / 'texts.txt').write_text(''.join(f'{text}\n' for text in texts))
+    tuned = ['-tuned_model_dir', tmp_path / 'tuned', '-ckpt_name', 'model.ckpt-7', '-task', 'classify']
+    command = [str(BIN / 'bert-serving-encode'), '-model_dir', str(tiny_model_dirs['google']), '-input',
+               str(tmp_path / 'in' / 'texts.txt'), '-output_dir', str(tmp_path / 'out'), '-num_workers', '1',
+               *OPTIONS, *map(str, tuned)]
+    finish(start(command, cluster, tmp_path / 'log'), tmp_path / 'log')
+
+    table = parquet.read_table(tmp_path / 'out')
+    order = np.argsort([int(i.rsplit(':', 1)[1]) for i in table.column('id').to_pylist()])
+    probabilities = table.column('embedding').combine_chunks().flatten().to_numpy().reshape(len(texts), 3)[order]
+    with ServerProcess(tiny_model_dirs['google'], *OPTIONS, *tuned, log_dir=tmp_path) as server:
+        with server.client(check_length=False) as client:  # three segments, as the server reads them
+            np.testing.assert_allclose(probabilities, client.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
