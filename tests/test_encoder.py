@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
-from bert_serving.server.model.chunking import cut_chunks, default_max_batch_tokens
-from bert_serving.server.model.encoder import SentenceEncoder, padded_row_count
+from bert_serving.server.model.chunking import cut_chunks, default_max_batch_tokens, padded_row_count
+from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
 

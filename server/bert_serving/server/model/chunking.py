@@ -42,7 +42,8 @@ def default_max_batch_tokens(device: str) -> int:
     return GPU_MAX_BATCH_TOKENS if 'GPU' in device.upper() else CPU_MAX_BATCH_TOKENS
 
 
-def round_up(value: int, step: int) -> int:
+def round_up(value, step: int):
+    """``value`` (a number or a numpy array) rounded up to a multiple of ``step``."""
     return -(-value // step) * step
 
 
@@ -55,7 +56,7 @@ def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int
     """The cheapest cut of rows sorted by ascending length into chunks of at most ``max_batch_tokens`` rows x
     width (a row longer than that runs alone): the fewest padded tokens, counting ``PASS_COST_TOKENS`` for
     each forward pass. Dynamic programming over where each chunk starts."""
-    widths = np.minimum(-(-np.asarray(sorted_lengths, dtype=np.int64) // LENGTH_STEP) * LENGTH_STEP, max_width)
+    widths = np.minimum(round_up(np.asarray(sorted_lengths, dtype=np.int64), LENGTH_STEP), max_width)
     cost = np.zeros(len(widths) + 1)          # cost[i]: the cheapest cut of the first i rows
     start = np.zeros(len(widths) + 1, dtype=np.int64)
     for stop in range(1, len(widths) + 1):
@@ -75,4 +76,4 @@ def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int
 
 def _padded_row_counts(rows: np.ndarray) -> np.ndarray:
     """``padded_row_count`` of each of ``rows``."""
-    return np.where(rows <= EXACT_ROWS, rows, -(-rows // ROW_STEP) * ROW_STEP)
+    return np.where(rows <= EXACT_ROWS, rows, round_up(rows, ROW_STEP))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .chunking import cut_chunks, default_max_batch_tokens, padded_row_count  # noqa: F401 (padded_row_count: re-exported)
+from .chunking import cut_chunks, default_max_batch_tokens
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
