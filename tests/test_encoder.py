@@ -59,7 +59,7 @@ def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():
     assert [c.start for c in chunks[1:]] == [c.stop for c in chunks[:-1]] and chunks[-1].stop == len(lengths)
     assert all(c.rows * c.width <= 1024 for c in chunks[:-1])
     assert cut_chunks(np.array([3]), 25, 1024) == [(0, 1, 1, 8)] and cut_chunks(np.array([30]), 25, 1024)[0].width == 25
-    assert (default_max_batch_tokens('/CPU:0'), default_max_batch_tokens('/GPU:0')) == (1024, 16384)
+    assert (default_max_batch_tokens('/CPU:0'), default_max_batch_tokens('/GPU:0')) == (4096, 16384)
 
 
 @pytest.mark.parametrize('strategy', [S.REDUCE_MEAN, S.NONE])

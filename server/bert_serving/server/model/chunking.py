@@ -19,13 +19,14 @@ LENGTH_STEP = 8
 EXACT_ROWS = 16
 ROW_STEP = 8
 # The fixed cost of a forward pass (a session run, its kernel launches), in tokens of work: cuts into many
-# tiny chunks cost more than they save in padding.
-PASS_COST_TOKENS = 32
+# tiny chunks cost more than they save in padding. Measured with MiniLM on 2 CPU cores: a one-sentence pass
+# takes 4.9 ms, where each token of a large pass takes 0.06 ms.
+PASS_COST_TOKENS = 80
 # rows x length of one forward pass by default. On the CPU measured with MiniLM on 2 cores (see
-# benchmarks/README.md: budgets of 1,024 to 16,384 tokens, natural text at max_seq_len 128 and 25): chunks
-# that fit the caches run more tokens per second. On a GPU, where big passes pay, not measured: a budget
-# that gives at least the 64 rows of the former fixed chunks up to length 256.
-CPU_MAX_BATCH_TOKENS = 1024
+# docs/performance.md: budgets of 1,024 to 16,384 tokens, natural text at max_seq_len 128 and 25): passes
+# of a few thousand tokens run the most tokens per second. On a GPU, where big passes pay, not measured: a
+# budget that gives at least the 64 rows of the former fixed chunks up to length 256.
+CPU_MAX_BATCH_TOKENS = 4096
 GPU_MAX_BATCH_TOKENS = 16384
 
 
