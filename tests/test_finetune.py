@@ -128,6 +128,25 @@ def test_the_checkpoint_loads_in_bert_serving_start(reference, tiny_dir, tmp_pat
     assert tuned.shape == base.shape and not np.allclose(tuned, base, atol=1e-3)
 
 
+def test_dropout_masks_come_from_the_seed(tiny_model_dirs, tiny_config):
+    from bert_serving.server.finetune.modeling import ClassifierModel, initial_head
+    from bert_serving.server.model.checkpoint import load_weights, locate_model
+    from bert_serving.server.model.tensorflow_quiet import tf
+
+    weights = load_weights(locate_model(str(tiny_model_dirs['google'])), tiny_config)
+    model = ClassifierModel(tiny_config, weights, initial_head(2, tiny_config.hidden_size, 0), dropout=(0.3, 0.3))
+    features = {'input_ids': tf.constant([[1, 5, 6, 2]] * 2), 'input_mask': tf.ones((2, 4), tf.int32),
+                'input_type_ids': tf.zeros((2, 4), tf.int32)}
+    seed = tf.constant([7, 1], tf.int64)
+    masked, again = model(features, dropout_seed=seed).numpy(), model(features, dropout_seed=seed).numpy()
+    other_seed = model(features, dropout_seed=tf.constant([7, 2], tf.int64)).numpy()
+    plain = model(features).numpy()
+    np.testing.assert_array_equal(masked, again)  # a resumed run draws the masks it would have drawn
+    assert not np.allclose(masked[0], masked[1])  # two equal rows, two masks
+    assert not np.allclose(masked, other_seed) and not np.allclose(masked, plain)
+    np.testing.assert_array_equal(plain[0], plain[1])  # no dropout without a seed
+
+
 def test_mirrored_strategy_on_two_cpus_matches_one(reference, tiny_dir, data_dir, tmp_path):
     log = run_finetune(tiny_dir, data_dir, tmp_path, '-do_train', '-devices', 'cpu:2')
     assert 'on 2 replica(s)' in log

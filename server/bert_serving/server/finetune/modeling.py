@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from ..model.bert import BertModel
+from ..model.bert import BertModel, StatelessDropout
 from ..model.config import BertConfig
 from ..model.tensorflow_quiet import tf
 
@@ -42,9 +42,10 @@ class ClassifierModel(tf.Module):
         """Google variable name -> tf.Variable, head included."""
         return {**self.bert.variables_by_name, HEAD_WEIGHTS: self.output_weights, HEAD_BIAS: self.output_bias}
 
-    def __call__(self, features, training=False):
-        _, pooled = self.bert(features['input_ids'], features['input_mask'], features['input_type_ids'],
-                              training=training)
-        if training and self.hidden_dropout > 0:
-            pooled = tf.nn.dropout(pooled, rate=self.hidden_dropout)
+    def __call__(self, features, dropout_seed=None):
+        """Logits; with a ``dropout_seed`` (a [2] int tensor: training) the dropout masks drawn from it."""
+        dropout = StatelessDropout(dropout_seed) if dropout_seed is not None else None
+        _, pooled = self.bert(features['input_ids'], features['input_mask'], features['input_type_ids'], dropout)
+        if dropout:
+            pooled = dropout(pooled, self.hidden_dropout)
         return tf.matmul(pooled, self.output_weights, transpose_b=True) + self.output_bias

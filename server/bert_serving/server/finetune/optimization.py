@@ -1,6 +1,8 @@
 """Google's BERT optimiser: AdamW without bias correction, decay off for LayerNorm and biases; its schedule."""
 from __future__ import annotations
 
+import functools
+
 from ..model.tensorflow_quiet import tf
 
 NO_DECAY = ('LayerNorm', 'layer_norm', 'bias')
@@ -30,6 +32,7 @@ class AdamWeightDecay(tf.Module):
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name=f'{n}/adam_v'.replace('/', '.'))
                   for n, v in zip(self.names, self.variables_in_order)]
         self.decays = [not any(part in n for part in NO_DECAY) for n in self.names]
+        self._strategy = tf.distribute.get_strategy()  # the one whose scope the variables were made in
 
     @property
     def slots_by_name(self) -> dict:
@@ -39,13 +42,19 @@ class AdamWeightDecay(tf.Module):
         return slots
 
     def apply(self, grads, lr):
-        """One update of every variable with ``grads`` (in the order of ``variables_in_order``)."""
+        """One update of every variable with ``grads`` (in the order of ``variables_in_order``), in the
+        cross-replica context of the variables' tf.distribute strategy: each device's copy gets the same update."""
+        extended = self._strategy.extended
         for var, grad, m, v, decays in zip(self.variables_in_order, grads, self.m, self.v, self.decays):
-            next_m = self.beta_1 * m + (1.0 - self.beta_1) * grad
-            next_v = self.beta_2 * v + (1.0 - self.beta_2) * tf.square(grad)
-            update = next_m / (tf.sqrt(next_v) + self.epsilon)
-            if decays and self.weight_decay:
-                update += self.weight_decay * var
-            m.assign(next_m)
-            v.assign(next_v)
-            var.assign_sub(lr * update)
+            # While a device's copy is updated, m.handle and v.handle are that device's copies too.
+            extended.update(var, functools.partial(self._update, m=m, v=v, decays=decays), args=(grad, lr))
+
+    def _update(self, var, grad, lr, m, v, decays: bool):
+        """TensorFlow's fused Adam kernel does the moments and the step in one pass over the variable; beta powers
+        of 0 turn its bias correction off, as Google's optimiser has none. The decoupled decay goes first, so that
+        it uses the value before the step, as Google's does."""
+        if decays and self.weight_decay:
+            var.assign_sub(lr * self.weight_decay * var)
+        return tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=0.0, beta2_power=0.0,
+                                            lr=lr, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon,
+                                            grad=grad)

@@ -91,10 +91,14 @@ class Trainer:
         variables = optimizer.variables_in_order
         global_batch = float(self.options.train_batch_size)
         smoothing = self.options.label_smoothing
+        seed_option = tf.constant(self.options.seed, tf.int64)
 
         def replica_step(batch):
+            # dropout masks drawn from (seed, step, replica): a resumed run draws the masks it would have drawn
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = tf.random.experimental.stateless_fold_in(tf.stack([seed_option, self.step.read_value()]), replica)
             with tf.GradientTape() as tape:
-                logits = model({k: batch[k] for k in FEATURES}, training=True)
+                logits = model({k: batch[k] for k in FEATURES}, dropout_seed=seed)
                 loss = smoothed_loss_sum(logits, batch['label_id'], batch['weight'], smoothing) / global_batch
             grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
             return loss, grads, tf.nn.softmax(logits, axis=-1), batch['label_id'], batch['weight']

@@ -28,8 +28,25 @@ def _gelu_exact(x):
     return (tf.math.erf(x * 0.7071067811865476) + 1.0) * 0.5 * x
 
 
-def _dropout(x, rate):
-    return tf.nn.dropout(x, rate=rate) if rate > 0 else x
+class StatelessDropout:
+    """The dropout of one training call: each site that calls it draws its own mask from ``seed`` (a [2] int
+    tensor), so the same seed gives the same masks, and a resumed fine-tune repeats them. TensorFlow's
+    stateless random kernels also run several times faster on the CPU than the stateful ones of tf.nn.dropout."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self._sites = 0
+
+    def __call__(self, x, rate: float):
+        if rate <= 0:
+            return x
+        self._sites += 1  # counted while tracing: the same site gets the same number in every call
+        site_seed = tf.random.experimental.stateless_fold_in(self.seed, self._sites)
+        return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=site_seed)
+
+
+def _no_dropout(x, rate):
+    return x
 
 
 class BertModel(tf.Module):
@@ -38,7 +55,7 @@ class BertModel(tf.Module):
     Kernels and embedding tables are stored in ``dtype`` (float16 for half precision); biases and LayerNorm
     parameters stay float32, as do the LayerNorm statistics, bias additions and softmax.
     With ``trainable`` the variables take gradients; ``hidden_dropout`` and ``attention_dropout`` (Google's
-    ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``) apply only to calls with ``training=True``.
+    ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``) apply only to calls given a ``dropout``.
     """
 
     def __init__(self, config: BertConfig, weights: dict, dtype=tf.float32, use_position_embeddings=True,
@@ -62,8 +79,11 @@ class BertModel(tf.Module):
         """Google variable name -> tf.Variable."""
         return dict(self._w)
 
-    def __call__(self, input_ids, input_mask, input_type_ids, training=False):
-        """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``."""
+    def __call__(self, input_ids, input_mask, input_type_ids, dropout: StatelessDropout | None = None):
+        """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``.
+
+        With a ``dropout`` (training), the model's dropout rates apply, with masks drawn from it."""
+        drop = dropout or _no_dropout
         cfg = self.config
         w = self._w
         batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
@@ -73,8 +93,7 @@ class BertModel(tf.Module):
         if self.use_position_embeddings:
             x += w['bert/embeddings/position_embeddings'][tf.newaxis, :seq_len]
         # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
-        hidden_dropout = self.hidden_dropout if training else 0.0
-        x = tf.reshape(_dropout(self._layer_norm(x, 'bert/embeddings/LayerNorm'), hidden_dropout),
+        x = tf.reshape(drop(self._layer_norm(x, 'bert/embeddings/LayerNorm'), self.hidden_dropout),
                        [-1, cfg.hidden_size])
 
         bias = (1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS
@@ -82,7 +101,7 @@ class BertModel(tf.Module):
 
         layers = []
         for n in range(cfg.num_hidden_layers):
-            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/', training)
+            x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/', drop)
             layers.append(tf.reshape(x, [batch, seq_len, cfg.hidden_size]))
 
         first = layers[-1][:, 0]
@@ -109,9 +128,8 @@ class BertModel(tf.Module):
         y = tf.reshape(y, tf.shape(x32)) * self._w[prefix + '/gamma'] + self._w[prefix + '/beta']
         return tf.cast(y, self.dtype)
 
-    def _layer(self, x, bias, batch, seq_len, p, training):
+    def _layer(self, x, bias, batch, seq_len, p, drop):
         cfg = self.config
-        hidden_dropout, attention_dropout = (self.hidden_dropout, self.attention_dropout) if training else (0, 0)
         heads = cfg.num_attention_heads
         head_size = cfg.hidden_size // heads
 
@@ -123,11 +141,11 @@ class BertModel(tf.Module):
         k = split_heads(self._dense(x, p + 'attention/self/key'))
         v = split_heads(self._dense(x, p + 'attention/self/value'))
         scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32) + bias
-        probs = _dropout(tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype), attention_dropout)
+        probs = drop(tf.cast(tf.nn.softmax(scores, axis=-1), self.dtype), self.attention_dropout)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, cfg.hidden_size])
 
-        attention = _dropout(self._dense(context, p + 'attention/output/dense'), hidden_dropout)
+        attention = drop(self._dense(context, p + 'attention/output/dense'), self.hidden_dropout)
         x = self._layer_norm(attention + x, p + 'attention/output/LayerNorm')
         intermediate = self._act(self._dense(x, p + 'intermediate/dense'))
-        out = _dropout(self._dense(intermediate, p + 'output/dense'), hidden_dropout)
+        out = drop(self._dense(intermediate, p + 'output/dense'), self.hidden_dropout)
         return self._layer_norm(out + x, p + 'output/LayerNorm')
