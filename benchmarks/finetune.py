@@ -70,6 +70,7 @@ class Bench:
     def classifier(self, epochs) -> BertClassifier:
         self.runs += 1
         options = FinetuneOptions(max_seq_len=self.args.max_seq_len, train_batch_size=self.args.batch,
+                                  learning_rate=self.args.learning_rate,
                                   num_train_epochs=epochs, save_checkpoints_steps=10**9, num_preprocess_workers=1)
         return BertClassifier(self.args.model_dir, self.tmp / f'run-{self.runs}', labels=self.labels, options=options)
 
@@ -79,7 +80,8 @@ class Bench:
         path = self.tmp / 'data.json'
         path.write_text(json.dumps(data))
         return ScriptSession(BENCH_PYTHON, 'torch_finetune.py', '-model_dir', self.args.model_dir, '-data_json', path,
-                             '-max_seq_len', self.args.max_seq_len, '-batch', self.args.batch)
+                             '-max_seq_len', self.args.max_seq_len, '-batch', self.args.batch,
+                             '-learning_rate', self.args.learning_rate)
 
 
 def training_speed(bench: Bench, session) -> Row:
@@ -138,6 +140,7 @@ def main(argv=None) -> None:
     parser.add_argument('-speed_steps', type=int, default=20, help='training steps per speed round')
     parser.add_argument('-preprocess_rows', type=int, default=160_000)
     parser.add_argument('-epochs', type=float, default=3.0, help='epochs of the accuracy comparison')
+    parser.add_argument('-learning_rate', type=float, default=5e-5, help='peak learning rate of both sides')
     parser.add_argument('-tiny', action='store_true', help='rows of our own instead of the public data set')
     parser.add_argument('-output_json', default=None)
     args = parser.parse_args(argv)
