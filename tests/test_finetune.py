@@ -147,6 +147,18 @@ def test_dropout_masks_come_from_the_seed(tiny_model_dirs, tiny_config):
     np.testing.assert_array_equal(plain[0], plain[1])  # no dropout without a seed
 
 
+def test_the_training_gelu_has_the_values_and_derivative_of_the_inference_one():
+    from bert_serving.server.model.bert import _gelu_exact, _gelu_exact_trainable
+    from bert_serving.server.model.tensorflow_quiet import tf
+
+    x = tf.constant(np.linspace(-8, 8, 2001), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        served, trained = _gelu_exact(x), _gelu_exact_trainable(x)
+    np.testing.assert_array_equal(trained.numpy(), served.numpy())
+    np.testing.assert_allclose(tape.gradient(trained, x).numpy(), tape.gradient(served, x).numpy(), atol=1e-6)
+
+
 def test_mirrored_strategy_on_two_cpus_matches_one(reference, tiny_dir, data_dir, tmp_path):
     log = run_finetune(tiny_dir, data_dir, tmp_path, '-do_train', '-devices', 'cpu:2')
     assert 'on 2 replica(s)' in log
