@@ -267,8 +267,6 @@ def http_big_requests(bench: Bench) -> list[Row]:
 
 def token_budget(bench: Bench) -> Row:
     """9: natural text at max_seq_len 128 vs 25 in-process, chunks cut by the token budget; 128 vs unchunked."""
-    from bert_serving.server.model.chunking import cut_chunks
-
     args = bench.args
     natural = [s for s in bench.natural if len(s.split()) <= args.budget_words][:args.natural_sentences]
     batches = chunks(natural, args.batch)
@@ -284,9 +282,8 @@ def token_budget(bench: Bench) -> Row:
     long_s, short_s = best_seconds(sides, args.repeat)
     long_cpu, short_cpu = best_seconds(sides, args.repeat, clock=time.process_time)
     lengths = np.array([len(t) for t in long.features.tokenize(natural)])
-    shapes = {(c.rows, c.width) for b in batches for c in cut_chunks(
-        np.sort(np.array([len(t) for t in long.features.tokenize(b)])), args.natural_max_seq_len,
-        long.max_batch_tokens)}
+    shapes = {forward.chunk[2:] for b in batches
+              for forward in long.plan(np.array([len(t) for t in long.features.tokenize(b)]))}
     work = np.minimum(lengths, 25).sum() / lengths.sum()
     ratio = short_cpu / long_cpu
     n = len(natural)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
-from bert_serving.server.model.chunking import cut_chunks, default_max_batch_tokens, padded_row_count
+from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_max_batch_tokens, pack_rows,
+                                                padded_row_count)
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
@@ -46,6 +47,33 @@ def test_chunks_run_at_a_few_row_counts_and_padding_rows_change_nothing(tiny_mod
     vectors, _ = encoder.encode(texts)
     alone = np.concatenate([encoder.encode([text])[0] for text in texts])
     np.testing.assert_allclose(vectors, alone, atol=1e-5)
+
+
+def test_sentences_are_packed_best_fit_longest_first_and_long_ones_alone():
+    lengths = np.array([30, 5, 60, 20, 70, 9, 64])
+    # 70 > 64 gets a row of its own, as does 64; 60 leaves room for no other; 30, 20, 9 and 5 fill the fourth
+    assert pack_rows(lengths, room=64) == [[4], [6], [2], [0, 3, 5, 1]]
+    # best fit: 30 fills the 30 left beside 70 exactly, the rest goes where the least room is left
+    assert pack_rows(lengths, room=100) == [[4, 0], [6, 3, 5, 1], [2]]
+
+
+def test_pooled_encoders_pack_sentences_and_token_level_ones_do_not(tiny_model_dirs, tiny_graphs):
+    lengths = np.array([6] * 40 + [20] * 10)
+    pooled = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25).plan(lengths)
+    rows = [row for forward in pooled for row in forward.rows]
+    assert sorted(s for row in rows for s in row) == list(range(50))
+    assert all(lengths[row].sum() <= PACK_WIDTH for row in rows) and len(rows) == 8  # 3 x 20, 20 + 7 x 6, 10 x 6
+    token_level = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, 25).plan(lengths)
+    assert [[len(row) for row in forward.rows] for forward in token_level] == [[1] * 40, [1] * 10]
+
+
+def test_packed_rows_change_no_result(tiny_model_dirs, tiny_graphs):
+    encoder = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    texts = [f'{TEXTS[i % len(TEXTS)]} {"fox " * (i % 7)}' for i in range(30)]
+    assert any(len(row) > 2 for forward in encoder.plan(encoder.features.build(texts).input_mask.sum(1))
+               for row in forward.rows)
+    alone = np.concatenate([encoder.encode([text])[0] for text in texts])
+    np.testing.assert_allclose(encoder.encode(texts)[0], alone, atol=1e-5)
 
 
 def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():

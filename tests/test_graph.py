@@ -150,6 +150,30 @@ def test_mask_cls_sep_removes_special_tokens_from_pooling(tiny_graph, reference)
     assert not np.allclose(tiny_graph(pooling_strategy=S.REDUCE_MEAN, pooling_layer=(-2,)).run(*batch()), mean)
 
 
+def packed_batch():
+    """The three rows of ``batch()`` packed into two: the long one alone, the short one and the pair together,
+    in the order (row 0: sentence 1, row 1: sentences 1 and 2) that puts them at outputs 0, 2 and 3."""
+    ids, mask, types = batch()
+    packed = [np.zeros((2, 13), np.int32) for _ in range(3)]
+    for row, at, source, number in ((0, 0, 2, 1), (1, 0, 0, 1), (1, 5, 1, 2)):
+        n = mask[source].sum()
+        for array, values in zip(packed, (ids[source], np.full(n, number), types[source])):
+            array[row, at:at + n] = values[:n]
+    return packed, [2, 0, 1]
+
+
+@pytest.mark.parametrize('strategy', ['REDUCE_MEAN', 'REDUCE_MAX', 'REDUCE_MEAN_MAX', 'FIRST_TOKEN', 'LAST_TOKEN',
+                                      'CLS_POOLED'])
+@pytest.mark.parametrize('mask_cls_sep', [False, True])
+def test_sentences_packed_in_one_row_get_the_vectors_they_get_alone(strategy, mask_cls_sep, tiny_graph):
+    runner = tiny_graph(pooling_strategy=S.from_string(strategy), pooling_layer=(-1, -2), mask_cls_sep=mask_cls_sep,
+                        special_token_ids=(CLS, SEP))
+    inputs, sources = packed_batch()
+    out = runner.run(*inputs, sentences_per_row=2)
+    assert out.shape[0] == 4  # two rows x two slots; slot 1 of row 0 is empty
+    np.testing.assert_allclose(out[[0, 2, 3]], runner.run(*batch())[sources], atol=1e-5)
+
+
 def test_no_position_embeddings(tiny_config, tiny_graph):
     ids, mask, types = batch()
     layers, _ = reference_forward(tiny_config, random_weights(tiny_config, seed=0), ids, mask, types, positions=False)

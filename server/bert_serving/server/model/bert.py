@@ -64,21 +64,34 @@ def _no_dropout(x, rate):
     return x
 
 
+def _same_sentence(input_mask):
+    """bool [B, L, L]: whether two positions of a row hold the same sentence (or are both padding)."""
+    return tf.equal(input_mask[:, :, tf.newaxis], input_mask[:, tf.newaxis, :])
+
+
+def _positions_in_sentence(same_sentence, seq_len):
+    """int32 [B, L]: how many earlier positions of the row hold the same sentence (padding counts as one)."""
+    earlier = tf.range(seq_len)[tf.newaxis, :] < tf.range(seq_len)[:, tf.newaxis]  # [L, L]: key before query
+    return tf.reduce_sum(tf.cast(tf.logical_and(same_sentence, earlier), tf.int32), axis=-1)
+
+
 class BertModel(tf.Module):
     """BERT embeddings + encoder + pooler.
 
     Kernels and embedding tables are stored in ``dtype`` (float16 for half precision); biases and LayerNorm
     parameters stay float32, as do the LayerNorm statistics, bias additions and softmax.
+    ``packed_rows`` lets a row hold several sentences (see ``__call__``; the serving graph).
     With ``trainable`` the variables take gradients; ``hidden_dropout`` and ``attention_dropout`` (Google's
     ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``) apply only to calls given a ``dropout``.
     """
 
     def __init__(self, config: BertConfig, weights: dict, dtype=tf.float32, use_position_embeddings=True,
-                 name='bert', trainable=False, hidden_dropout=0.0, attention_dropout=0.0):
+                 name='bert', trainable=False, hidden_dropout=0.0, attention_dropout=0.0, packed_rows=False):
         super().__init__(name=name)
         self.config = config
         self.dtype = tf.as_dtype(dtype)
         self.use_position_embeddings = use_position_embeddings
+        self.packed_rows = packed_rows
         self.hidden_dropout = hidden_dropout
         self.attention_dropout = attention_dropout
         self._act = _activation(config.hidden_act, trainable)
@@ -97,31 +110,43 @@ class BertModel(tf.Module):
     def __call__(self, input_ids, input_mask, input_type_ids, dropout: StatelessDropout | None = None):
         """Return (outputs of every encoder layer, each [B, L, H]; pooler output [B, H]) in ``self.dtype``.
 
+        ``input_mask`` is 1 at real tokens and 0 at padding; for a model built with ``packed_rows``, it is
+        instead the number of the sentence a token belongs to in its row (1, 2, ... for a row packed with
+        several sentences one after another): a token attends only to its own sentence, and position ids
+        restart at each sentence, so a packed sentence gets the vectors it gets alone. The pooler output reads
+        each row's first token (see ``pooler``).
         With a ``dropout`` (training), the model's dropout rates apply, with masks drawn from it."""
         drop = dropout or _no_dropout
         cfg = self.config
         w = self._w
         batch, seq_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        same_sentence = _same_sentence(input_mask) if self.packed_rows else None
 
         x = tf.gather(w['bert/embeddings/word_embeddings'], input_ids)
         x += tf.gather(w['bert/embeddings/token_type_embeddings'], input_type_ids)
         if self.use_position_embeddings:
-            x += w['bert/embeddings/position_embeddings'][tf.newaxis, :seq_len]
+            table = w['bert/embeddings/position_embeddings']
+            x += table[tf.newaxis, :seq_len] if same_sentence is None else \
+                tf.gather(table, _positions_in_sentence(same_sentence, seq_len))
         # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
         x = tf.reshape(drop(self._layer_norm(x, 'bert/embeddings/LayerNorm'), self.hidden_dropout),
                        [-1, cfg.hidden_size])
 
-        bias = (1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS
-        bias = bias[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, L]: broadcast over heads and query positions
+        if same_sentence is None:  # [B, 1, 1, L]: broadcast over heads and query positions
+            bias = ((1.0 - tf.cast(input_mask, tf.float32)) * _MASK_BIAS)[:, tf.newaxis, tf.newaxis, :]
+        else:  # [B, 1, L, L]: broadcast over heads
+            visible = tf.logical_and(same_sentence, input_mask[:, tf.newaxis, :] > 0)
+            bias = ((1.0 - tf.cast(visible, tf.float32)) * _MASK_BIAS)[:, tf.newaxis]
 
         layers = []
         for n in range(cfg.num_hidden_layers):
             x = self._layer(x, bias, batch, seq_len, f'bert/encoder/layer_{n}/', drop)
             layers.append(tf.reshape(x, [batch, seq_len, cfg.hidden_size]))
+        return layers, self.pooler(layers[-1][:, 0])
 
-        first = layers[-1][:, 0]
-        pooled = tf.tanh(self._dense(first, 'bert/pooler/dense'))
-        return layers, pooled
+    def pooler(self, first_tokens):
+        """BERT's pooler: tanh(dense) of the last layer's first-token ([CLS]) vectors [N, H]."""
+        return tf.tanh(self._dense(first_tokens, 'bert/pooler/dense'))
 
     def _dense(self, x, prefix):
         if self.dtype == tf.float32:

@@ -1,5 +1,9 @@
-"""How a batch is cut into forward passes: rows sorted by length, chunks bounded by a token budget.
+"""How a batch is cut into forward passes: sentences packed into rows, rows sorted by length, chunks bounded
+by a token budget.
 
+Sentences are first packed several to a row (``pack_rows``, for graphs that pool per sentence): a row of
+``PACK_WIDTH`` tokens holds one long sentence or several short ones, which attend only to themselves (see
+``BertModel``), so short and long sentences alike run with almost no padding.
 A chunk runs at the length of its own longest sentence, rounded up to ``LENGTH_STEP``, with at most
 ``max_batch_tokens`` rows x length, so short sentences run in large chunks and long ones in small; where
 the chunks start is chosen to pad as few tokens as possible. Row
@@ -11,6 +15,7 @@ process reads the defaults for its option.
 """
 from __future__ import annotations
 
+import bisect
 from typing import NamedTuple
 
 import numpy as np
@@ -27,6 +32,10 @@ PASS_COST_TOKENS = 80
 # of a few thousand tokens run the most tokens per second. On a GPU, where big passes pay, not measured: a
 # budget that gives at least the 64 rows of the former fixed chunks up to length 256.
 CPU_MAX_BATCH_TOKENS = 4096
+# The room of a packed row, in tokens (a longer sentence gets a row of its own length). Wider rows pad less but
+# make attention, which runs over the whole row, cost more: measured with MiniLM on natural text (see
+# docs/performance.md).
+PACK_WIDTH = 64
 GPU_MAX_BATCH_TOKENS = 16384
 
 
@@ -41,6 +50,25 @@ class Chunk(NamedTuple):
 def default_max_batch_tokens(device: str) -> int:
     """The token budget of a forward pass on ``device`` (a TensorFlow device name such as '/GPU:0')."""
     return GPU_MAX_BATCH_TOKENS if 'GPU' in device.upper() else CPU_MAX_BATCH_TOKENS
+
+
+def pack_rows(lengths: np.ndarray, room: int) -> list[list[int]]:
+    """Sentences (indexes into ``lengths``) placed in rows of at most ``room`` tokens, longest first, each into
+    the fullest row it still fits (best-fit decreasing); a sentence longer than ``room`` gets a row alone."""
+    rows: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # (tokens left, row), sorted
+    for sentence in np.argsort(-np.asarray(lengths), kind='stable'):
+        length = int(lengths[sentence])
+        at = bisect.bisect_left(free, (length, -1))
+        if at < len(free):
+            left, row = free.pop(at)
+            rows[row].append(int(sentence))
+        else:
+            left, row = max(room, length), len(rows)
+            rows.append([int(sentence)])
+        if left > length:
+            bisect.insort(free, (left - length, row))
+    return rows
 
 
 def round_up(value, step: int):

@@ -1,18 +1,28 @@
 """In-process encoding: sentences -> features -> frozen graph -> float32 vectors.
 
-A call's rows are sorted by length and cut into chunks of at most ``max_batch_tokens`` rows x length
-(see ``chunking``), each run at the length of its own longest sentence, so one long sentence does not
-pad every row and short sentences run in large chunks.
+A call's sentences are packed several to a row (pooled graphs; one per row for token-level ones), the rows
+sorted by length and cut into chunks of at most ``max_batch_tokens`` rows x length (see ``chunking``), each
+run at the length of its own longest row, so one long sentence does not pad every row and short sentences
+run in large chunks.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from .chunking import cut_chunks, default_max_batch_tokens
+from .chunking import PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
+
+
+class ForwardPass(NamedTuple):
+    """One run of the graph: the sentences (indexes into the call's input) of each of its rows, and its shape
+    (``chunk.rows`` high, repeating real rows, and ``chunk.width`` wide)."""
+    rows: list[list[int]]
+    chunk: Chunk
 
 
 class SentenceEncoder:
@@ -47,23 +57,51 @@ class SentenceEncoder:
         """
         features = self.features.build(texts, is_tokenized=is_tokenized)
         lengths = features.input_mask.sum(axis=1)
-        order = np.argsort(lengths, kind='stable')
         output = None
-        for chunk in cut_chunks(lengths[order], features.input_ids.shape[1], self.max_batch_tokens):
-            rows = order[chunk.start:chunk.stop]
-            padded = np.resize(rows, chunk.rows)  # extra rows repeat real ones, then are dropped
-            width = chunk.width
-            vectors = self.runner.run(features.input_ids[padded, :width], features.input_mask[padded, :width],
-                                      features.input_type_ids[padded, :width])[:len(rows)]
+        for forward in self.plan(lengths):
+            rows, chunk = forward.rows, forward.chunk
+            per_row = max(map(len, rows))
+            padded = [rows[r % len(rows)] for r in range(chunk.rows)]  # extra rows repeat real ones
+            vectors = self.runner.run(*_packed_inputs(features, lengths, padded, chunk.width), per_row)
             if output is None:
-                output = self._allocate(len(order), vectors.shape[-1], features.input_ids.shape[1])
+                output = self._allocate(len(lengths), vectors.shape[-1], features.input_ids.shape[1])
+            sentences = [s for row in rows for s in row]
+            slots = [r * per_row + slot for r, row in enumerate(rows) for slot in range(len(row))]
             if self.token_level:
-                output[rows, :width] = vectors
+                output[sentences, :chunk.width] = vectors[slots]
             else:
-                output[rows] = vectors
+                output[sentences] = vectors[slots]
         return output, features.tokens
+
+    def plan(self, lengths: np.ndarray) -> list[ForwardPass]:
+        """The forward passes that encode sentences of ``lengths`` tokens (given in input order)."""
+        if len(lengths) == 0:
+            return []
+        if self.token_level:
+            rows = [[s] for s in range(len(lengths))]
+        else:
+            rows = pack_rows(lengths, room=max(min(PACK_WIDTH, self.max_batch_tokens), int(lengths.max())))
+        fills = np.array([lengths[row].sum() for row in rows])
+        order = np.argsort(fills, kind='stable')
+        return [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
+                for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens)]
 
     def _allocate(self, num_rows: int, dim: int, longest: int) -> np.ndarray:
         if self.token_level:
             return np.zeros((num_rows, self.output_len or longest, dim), dtype=np.float32)
         return np.empty((num_rows, dim), dtype=np.float32)
+
+
+def _packed_inputs(features, lengths: np.ndarray, rows: list[list[int]], width: int):
+    """input_ids, input_mask (numbering each row's sentences 1, 2, ...), input_type_ids of ``rows``."""
+    arrays = [np.zeros((len(rows), width), dtype=np.int32) for _ in range(3)]
+    ids, mask, types = arrays
+    for r, row in enumerate(rows):
+        at = 0
+        for number, sentence in enumerate(row, start=1):
+            n = lengths[sentence]
+            ids[r, at:at + n] = features.input_ids[sentence, :n]
+            types[r, at:at + n] = features.input_type_ids[sentence, :n]
+            mask[r, at:at + n] = number
+            at += n
+    return ids, mask, types

@@ -1,8 +1,10 @@
 """Build the serving graph once (BERT + pooling head, frozen and optimised, written as a GraphDef file) and run it.
 
 The written graph has three int32 [batch, seq_len] inputs ``input_ids``, ``input_mask``, ``input_type_ids``
-(both dimensions dynamic) and one float32 output ``final_encodes``: the pooled vectors, or with the
-``classify`` task the class probabilities [batch, num_labels] of the checkpoint's classification head.
+(both dimensions dynamic; a row may hold several sentences, numbered by ``input_mask``, see ``BertModel``), an
+int32 input ``sentence_numbers`` [S] = 1..S (the most sentences a row holds; absent from token-level graphs)
+and one float32 output ``final_encodes``: the pooled vectors [batch * S, dim], or with the ``classify`` task
+the class probabilities [batch * S, num_labels] of the checkpoint's classification head.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from .tensorflow_quiet import tf
 from .bert import BertModel
 from .checkpoint import ModelFiles, load_config, load_weights
 from .classifier import load_head, probabilities, read_labels
-from .pooling import pool
+from .pooling import first_token_vectors, pool
 from .strategy import PoolingStrategy
 
-INPUT_NAMES = ('input_ids', 'input_mask', 'input_type_ids')
+ROW_INPUTS = ('input_ids', 'input_mask', 'input_type_ids')
+INPUT_NAMES = ROW_INPUTS + ('sentence_numbers',)
 OUTPUT_NAME = 'final_encodes'
 # Device-independent rewrites only: the file is built once and loaded on CPUs and GPUs alike; the runtime
 # applies device-specific fusions (remapper, layout) when each worker loads it.
@@ -94,17 +97,21 @@ def _freeze(config, weights, options: GraphOptions, layers, head=None):
                                                                   _replace_variables_by_constants)
 
     model = BertModel(config, weights, dtype=tf.float16 if options.fp16 else tf.float32,
-                      use_position_embeddings=not options.no_position_embeddings)
+                      use_position_embeddings=not options.no_position_embeddings, packed_rows=True)
     special = tuple(options.special_token_ids) if options.mask_cls_sep else ()
-    spec = [tf.TensorSpec([None, None], tf.int32, name=n) for n in INPUT_NAMES]
+    spec = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ROW_INPUTS]
+    spec.append(tf.TensorSpec([None], tf.int32, name='sentence_numbers'))
 
     @tf.function(input_signature=spec, autograph=False)  # plain Python control flow only
-    def serve(input_ids, input_mask, input_type_ids):
-        all_layers, pooled_output = model(input_ids, input_mask, input_type_ids)
-        if head is not None:
-            return tf.identity(probabilities(pooled_output, head), name=OUTPUT_NAME)
-        encodes = pool([all_layers[i] for i in layers], pooled_output, input_ids, input_mask,
-                       options.pooling_strategy, special)
+    def serve(input_ids, input_mask, input_type_ids, sentence_numbers):
+        all_layers, _ = model(input_ids, input_mask, input_type_ids)
+        if head is not None or options.pooling_strategy is PoolingStrategy.CLS_POOLED:
+            pooled = tf.cast(model.pooler(first_token_vectors(all_layers[-1], input_mask, sentence_numbers)),
+                             tf.float32)
+            encodes = probabilities(pooled, head) if head is not None else pooled
+        else:
+            encodes = pool([all_layers[i] for i in layers], input_ids, input_mask, sentence_numbers,
+                           options.pooling_strategy, special)
         return tf.identity(encodes, name=OUTPUT_NAME)
 
     converter = _FunctionConverterDataInEager(func=serve.get_concrete_function(), lower_control_flow=True,
@@ -189,24 +196,33 @@ class FrozenGraphRunner:
             weights = {name: tf.constant(tf.make_ndarray(node.attr['value'].tensor))
                        for name, node in weight_nodes.items()}
         del graph_def, weight_nodes
+        present = {node.name for node in light.node}
+        self.packs_sentences = 'sentence_numbers' in present  # pooled graphs; token-level ones take one per row
+        names = INPUT_NAMES if self.packs_sentences else ROW_INPUTS
+        specs = [tf.TensorSpec([None, None], tf.int32)] * len(ROW_INPUTS) + [tf.TensorSpec([None], tf.int32)]
 
         def serve(*inputs):
-            feeds = {f'{name}:0': tensor for name, tensor in zip(INPUT_NAMES, inputs)}
+            feeds = {f'{name}:0': tensor for name, tensor in zip(names, inputs)}
             # tf.identity captures each weight tensor into the function as an input, by reference.
             feeds.update((f'{name}:0', tf.identity(tensor)) for name, tensor in weights.items())
             return tf.graph_util.import_graph_def(light, input_map=feeds, return_elements=[OUTPUT_NAME + ':0'],
                                                   name='frozen')[0]
 
-        self._fn = tf.compat.v1.wrap_function(serve, [tf.TensorSpec([None, None], tf.int32)] * len(INPUT_NAMES))
+        self._fn = tf.compat.v1.wrap_function(serve, specs[:len(names)])
         if xla:
             self._fn = tf.function(self._fn, jit_compile=True)
         self.device = device
 
-    def run(self, input_ids, input_mask, input_type_ids) -> np.ndarray:
-        """float32 [B, dim], or [B, L, dim] for the NONE strategy."""
+    def run(self, input_ids, input_mask, input_type_ids, sentences_per_row: int = 1) -> np.ndarray:
+        """float32 [B * sentences_per_row, dim] (row b's sentence s at b * sentences_per_row + s - 1, for the
+        sentence numbered s in ``input_mask``), or [B, L, dim] for the NONE strategy (one sentence per row)."""
+        inputs = [input_ids, input_mask, input_type_ids]
+        if self.packs_sentences:
+            inputs.append(np.arange(1, sentences_per_row + 1))
+        elif sentences_per_row != 1:
+            raise ValueError('a token-level graph takes one sentence per row')
         with tf.device(self.device):
-            out = self._fn(tf.constant(input_ids, tf.int32), tf.constant(input_mask, tf.int32),
-                           tf.constant(input_type_ids, tf.int32))
+            out = self._fn(*(tf.constant(value, tf.int32) for value in inputs))
         return out.numpy()
 
 

@@ -1,4 +1,10 @@
-"""The pooling head: token vectors of the chosen encoder layers -> one float32 vector per sentence (SPEC 4)."""
+"""The pooling head: token vectors of the chosen encoder layers -> one float32 vector per sentence (SPEC 4).
+
+Rows may be packed with several sentences (``input_mask`` numbers them 1, 2, ... within a row, see
+``BertModel``); ``sentence_numbers`` (int32 [S], 1..S) says how many each row has room for, so the pooled
+strategies give [B * S, dim]: row b's sentence s at b * S + s - 1 (slots a row does not fill are zeros or
+meaningless, and dropped by the caller). NONE keeps one sentence per row: [B, L, dim].
+"""
 from __future__ import annotations
 
 from .tensorflow_quiet import tf
@@ -8,48 +14,74 @@ from .strategy import PoolingStrategy
 
 def pooling_mask(input_ids, input_mask, special_token_ids=()):
     """float32 [B, L]: 1 for real tokens, 0 for padding and, when given, for positions holding a special id."""
-    mask = tf.cast(input_mask, tf.float32)
+    mask = tf.cast(input_mask > 0, tf.float32)
     for token_id in special_token_ids:
         mask *= tf.cast(tf.not_equal(input_ids, token_id), tf.float32)
     return mask
 
 
-def pool(layers, pooled_output, input_ids, input_mask, strategy: PoolingStrategy, special_token_ids=()):
-    """Pool the [B, L, H] ``layers`` (concatenated on the last axis, in order) with ``strategy``.
+def sentence_membership(input_mask, sentence_numbers):
+    """float32 [B, S, L]: 1 where position l of row b holds the row's sentence number ``sentence_numbers[s]``."""
+    return tf.cast(tf.equal(input_mask[:, tf.newaxis, :], sentence_numbers[tf.newaxis, :, tf.newaxis]), tf.float32)
+
+
+def first_token_positions(membership):
+    """int32 [B, S]: where each sentence of a row starts (sentences follow each other), clipped into the row."""
+    counts = tf.cast(tf.reduce_sum(membership, axis=-1), tf.int32)
+    starts = tf.cumsum(counts, axis=-1, exclusive=True)
+    return tf.minimum(starts, tf.shape(membership)[-1] - 1)
+
+
+def first_token_vectors(last_layer, input_mask, sentence_numbers):
+    """[B * S, H]: the vector of each sentence's first token ([CLS]), what BERT's pooler reads (CLS_POOLED)."""
+    starts = first_token_positions(sentence_membership(input_mask, sentence_numbers))
+    return _per_sentence(tf.gather(last_layer, starts, batch_dims=1))
+
+
+def pool(layers, input_ids, input_mask, sentence_numbers, strategy: PoolingStrategy, special_token_ids=()):
+    """Pool the [B, L, H] ``layers`` (concatenated on the last axis, in order) with ``strategy`` (not CLS_POOLED,
+    which is BERT's pooler on ``first_token_vectors``).
 
     ``special_token_ids`` (for -mask_cls_sep) are zeroed out of the mask, so they count for nothing in the means
-    and maxima, and their own vectors become zero for NONE, FIRST_TOKEN and LAST_TOKEN.
-    CLS_POOLED returns ``pooled_output`` and ignores ``layers``. The result is float32.
+    and maxima, and their own vectors become zero for NONE, FIRST_TOKEN and LAST_TOKEN. The result is float32.
     """
-    if strategy is PoolingStrategy.CLS_POOLED:
-        return tf.cast(pooled_output, tf.float32)
-
-    # Pooling is per channel, so concatenating the layers first equals pooling each and concatenating.
-    h = tf.cast(layers[0] if len(layers) == 1 else tf.concat(layers, axis=-1), tf.float32)
-    mask = pooling_mask(input_ids, input_mask, special_token_ids)
-    m = mask[:, :, tf.newaxis]
-
-    if strategy is PoolingStrategy.REDUCE_MEAN:
-        return _masked_mean(h, m)
-    if strategy is PoolingStrategy.REDUCE_MAX:
-        return _masked_max(h, m)
-    if strategy is PoolingStrategy.REDUCE_MEAN_MAX:
-        return tf.concat([_masked_mean(h, m), _masked_max(h, m)], axis=-1)
     if strategy is PoolingStrategy.NONE:
-        return h * m
-    masked = h * m if special_token_ids else h
+        h = _concat(layers)
+        return h * pooling_mask(input_ids, input_mask, special_token_ids)[:, :, tf.newaxis]
+
+    membership = sentence_membership(input_mask, sentence_numbers)
+    h = _concat(layers)
+    member = membership * pooling_mask(input_ids, input_mask, special_token_ids)[:, tf.newaxis, :]
+    if strategy is PoolingStrategy.REDUCE_MEAN:
+        return _per_sentence(_masked_mean(h, member))
+    if strategy is PoolingStrategy.REDUCE_MAX:
+        return _per_sentence(_masked_max(h, member))
+    if strategy is PoolingStrategy.REDUCE_MEAN_MAX:
+        return _per_sentence(tf.concat([_masked_mean(h, member), _masked_max(h, member)], axis=-1))
+    masked = h * pooling_mask(input_ids, input_mask, special_token_ids)[:, :, tf.newaxis] if special_token_ids else h
+    starts = first_token_positions(membership)
     if strategy is PoolingStrategy.FIRST_TOKEN:
-        return masked[:, 0]
+        return _per_sentence(tf.gather(masked, starts, batch_dims=1))
     if strategy is PoolingStrategy.LAST_TOKEN:
-        # The last real token, found from the unmodified input mask; an empty row falls back to position 0.
-        last = tf.maximum(tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=1) - 1, 0)
-        return tf.gather(masked, last, batch_dims=1)
+        # The last real token, found from the unmodified membership; an empty sentence falls back to its start.
+        last = starts + tf.maximum(tf.cast(tf.reduce_sum(membership, axis=-1), tf.int32) - 1, 0)
+        return _per_sentence(tf.gather(masked, last, batch_dims=1))
     raise ValueError(f'unsupported pooling strategy {strategy}')
 
 
-def _masked_mean(h, m):
-    return tf.reduce_sum(h * m, axis=1) / (tf.reduce_sum(m, axis=1) + 1e-10)
+def _concat(layers):
+    # Pooling is per channel, so concatenating the layers first equals pooling each and concatenating.
+    return tf.cast(layers[0] if len(layers) == 1 else tf.concat(layers, axis=-1), tf.float32)
 
 
-def _masked_max(h, m):
-    return tf.reduce_max(h - (1.0 - m) * 1e30, axis=1)
+def _per_sentence(vectors):
+    """[B, S, D] -> [B * S, D]."""
+    return tf.reshape(vectors, [-1, vectors.shape[-1]])
+
+
+def _masked_mean(h, member):
+    return tf.matmul(member, h) / (tf.reduce_sum(member, axis=-1, keepdims=True) + 1e-10)
+
+
+def _masked_max(h, member):
+    return tf.reduce_max(h[:, tf.newaxis] - (1.0 - member[..., tf.newaxis]) * 1e30, axis=2)
