@@ -6,7 +6,7 @@ import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
 from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_max_batch_tokens, pack_rows,
-                                                padded_row_count)
+                                                padded_row_count, sentence_slots)
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
@@ -55,6 +55,7 @@ def test_sentences_are_packed_best_fit_longest_first_and_long_ones_alone():
     assert pack_rows(lengths, room=64) == [[4], [6], [2], [0, 3, 5, 1]]
     # best fit: 30 fills the 30 left beside 70 exactly, the rest goes where the least room is left
     assert pack_rows(lengths, room=100) == [[4, 0], [6, 3, 5, 1], [2]]
+    assert [sentence_slots(n) for n in (1, 2, 3, 4, 5, 9)] == [1, 2, 4, 4, 8, 16]
 
 
 def test_pooled_encoders_pack_sentences_and_token_level_ones_do_not(tiny_model_dirs, tiny_graphs):

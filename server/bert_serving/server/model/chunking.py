@@ -71,6 +71,12 @@ def pack_rows(lengths: np.ndarray, room: int) -> list[list[int]]:
     return rows
 
 
+def sentence_slots(most: int) -> int:
+    """The sentences per row a pass makes room for, when its fullest row holds ``most``: a power of two, so
+    that a long-running server meets few input shapes (the graph's output has a slot for each)."""
+    return 1 << (most - 1).bit_length()
+
+
 def round_up(value, step: int):
     """``value`` (a number or a numpy array) rounded up to a multiple of ``step``."""
     return -(-value // step) * step

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows
+from .chunking import PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows, sentence_slots
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
@@ -60,7 +60,7 @@ class SentenceEncoder:
         output = None
         for forward in self.plan(lengths):
             rows, chunk = forward.rows, forward.chunk
-            per_row = max(map(len, rows))
+            per_row = sentence_slots(max(map(len, rows)))
             padded = [rows[r % len(rows)] for r in range(chunk.rows)]  # extra rows repeat real ones
             vectors = self.runner.run(*_packed_inputs(features, lengths, padded, chunk.width), per_row)
             if output is None:
