@@ -12,6 +12,7 @@ import zmq
 
 from . import protocol
 from .batching import PendingPart
+from .heap import HeapTrimmer
 from .logger import set_logger
 from .model.strategy import PoolingStrategy
 
@@ -78,6 +79,7 @@ def _serve(config: WorkerConfig) -> None:
         _close(context, to_ventilator, to_sink)
         raise SystemExit(1)
     worker = Worker(config, encoder, to_sink, logger)
+    heap = HeapTrimmer()
     to_ventilator.send_multipart([protocol.READY, b'%d' % config.worker_id])
     logger.info('ready and listening')
     try:
@@ -93,6 +95,7 @@ def _serve(config: WorkerConfig) -> None:
             _, batch_id, payload = frames
             worker.run_batch([PendingPart.from_json(part) for part in json.loads(payload)])
             to_ventilator.send_multipart([protocol.DONE, batch_id])
+            heap.maybe_trim()
     finally:
         _close(context, to_ventilator, to_sink)
         logger.info('terminated')
