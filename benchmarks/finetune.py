@@ -81,7 +81,7 @@ class Bench:
         path.write_text(json.dumps(data))
         return ScriptSession(BENCH_PYTHON, 'torch_finetune.py', '-model_dir', self.args.model_dir, '-data_json', path,
                              '-max_seq_len', self.args.max_seq_len, '-batch', self.args.batch,
-                             '-learning_rate', self.args.learning_rate)
+                             '-learning_rate', self.args.learning_rate, '-optimizer', self.args.torch_optimizer)
 
 
 def training_speed(bench: Bench, session) -> Row:
@@ -141,6 +141,8 @@ def main(argv=None) -> None:
     parser.add_argument('-preprocess_rows', type=int, default=160_000)
     parser.add_argument('-epochs', type=float, default=3.0, help='epochs of the accuracy comparison')
     parser.add_argument('-learning_rate', type=float, default=5e-5, help='peak learning rate of both sides')
+    parser.add_argument('-torch_optimizer', choices=('adamw', 'google'), default='adamw',
+                        help="the PyTorch loop's optimizer: torch's AdamW, or Google BERT's (ours) to compare like with like")
     parser.add_argument('-tiny', action='store_true', help='rows of our own instead of the public data set')
     parser.add_argument('-output_json', default=None)
     args = parser.parse_args(argv)
