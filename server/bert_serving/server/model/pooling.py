@@ -45,20 +45,20 @@ def pool(layers, input_ids, input_mask, sentence_numbers, strategy: PoolingStrat
     ``special_token_ids`` (for -mask_cls_sep) are zeroed out of the mask, so they count for nothing in the means
     and maxima, and their own vectors become zero for NONE, FIRST_TOKEN and LAST_TOKEN. The result is float32.
     """
+    h = _concat(layers)
+    keep = pooling_mask(input_ids, input_mask, special_token_ids)
     if strategy is PoolingStrategy.NONE:
-        h = _concat(layers)
-        return h * pooling_mask(input_ids, input_mask, special_token_ids)[:, :, tf.newaxis]
+        return h * keep[:, :, tf.newaxis]
 
     membership = sentence_membership(input_mask, sentence_numbers)
-    h = _concat(layers)
-    member = membership * pooling_mask(input_ids, input_mask, special_token_ids)[:, tf.newaxis, :]
+    member = membership * keep[:, tf.newaxis, :]
     if strategy is PoolingStrategy.REDUCE_MEAN:
         return _per_sentence(_masked_mean(h, member))
     if strategy is PoolingStrategy.REDUCE_MAX:
         return _per_sentence(_masked_max(h, member))
     if strategy is PoolingStrategy.REDUCE_MEAN_MAX:
         return _per_sentence(tf.concat([_masked_mean(h, member), _masked_max(h, member)], axis=-1))
-    masked = h * pooling_mask(input_ids, input_mask, special_token_ids)[:, :, tf.newaxis] if special_token_ids else h
+    masked = h * keep[:, :, tf.newaxis] if special_token_ids else h
     starts = first_token_positions(membership)
     if strategy is PoolingStrategy.FIRST_TOKEN:
         return _per_sentence(tf.gather(masked, starts, batch_dims=1))
