@@ -2,8 +2,8 @@
 
 The written graph has three int32 [batch, seq_len] inputs ``input_ids``, ``input_mask``, ``input_type_ids``
 (both dimensions dynamic; a row may hold several sentences, numbered by ``input_mask``, see ``BertModel``), an
-int32 input ``sentence_numbers`` [S] = 1..S (the most sentences a row holds; absent from token-level graphs)
-and one float32 output ``final_encodes``: the pooled vectors [batch * S, dim], or with the ``classify`` task
+int32 input ``sentence_numbers`` [S] = 1..S (S at least the most sentences a row holds; absent from
+token-level graphs) and one float32 output ``final_encodes``: the pooled vectors [batch * S, dim], or with the ``classify`` task
 the class probabilities [batch * S, num_labels] of the checkpoint's classification head.
 """
 from __future__ import annotations
