@@ -25,16 +25,17 @@ def sentence_membership(input_mask, sentence_numbers):
     return tf.cast(tf.equal(input_mask[:, tf.newaxis, :], sentence_numbers[tf.newaxis, :, tf.newaxis]), tf.float32)
 
 
-def first_token_positions(membership):
-    """int32 [B, S]: where each sentence of a row starts (sentences follow each other), clipped into the row."""
-    counts = tf.cast(tf.reduce_sum(membership, axis=-1), tf.int32)
-    starts = tf.cumsum(counts, axis=-1, exclusive=True)
-    return tf.minimum(starts, tf.shape(membership)[-1] - 1)
+def sentence_spans(membership):
+    """(starts, lengths), int32 [B, S]: where each sentence of a row starts (sentences follow each other; clipped
+    into the row) and how many tokens it has."""
+    lengths = tf.cast(tf.reduce_sum(membership, axis=-1), tf.int32)
+    starts = tf.cumsum(lengths, axis=-1, exclusive=True)
+    return tf.minimum(starts, tf.shape(membership)[-1] - 1), lengths
 
 
 def first_token_vectors(last_layer, input_mask, sentence_numbers):
     """[B * S, H]: the vector of each sentence's first token ([CLS]), what BERT's pooler reads (CLS_POOLED)."""
-    starts = first_token_positions(sentence_membership(input_mask, sentence_numbers))
+    starts, _ = sentence_spans(sentence_membership(input_mask, sentence_numbers))
     return _per_sentence(tf.gather(last_layer, starts, batch_dims=1))
 
 
@@ -59,12 +60,12 @@ def pool(layers, input_ids, input_mask, sentence_numbers, strategy: PoolingStrat
     if strategy is PoolingStrategy.REDUCE_MEAN_MAX:
         return _per_sentence(tf.concat([_masked_mean(h, member), _masked_max(h, member)], axis=-1))
     masked = h * keep[:, :, tf.newaxis] if special_token_ids else h
-    starts = first_token_positions(membership)
+    starts, lengths = sentence_spans(membership)
     if strategy is PoolingStrategy.FIRST_TOKEN:
         return _per_sentence(tf.gather(masked, starts, batch_dims=1))
     if strategy is PoolingStrategy.LAST_TOKEN:
         # The last real token, found from the unmodified membership; an empty sentence falls back to its start.
-        last = starts + tf.maximum(tf.cast(tf.reduce_sum(membership, axis=-1), tf.int32) - 1, 0)
+        last = starts + tf.maximum(lengths - 1, 0)
         return _per_sentence(tf.gather(masked, last, batch_dims=1))
     raise ValueError(f'unsupported pooling strategy {strategy}')
 
