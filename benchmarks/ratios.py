@@ -282,7 +282,7 @@ def token_budget(bench: Bench) -> Row:
     long_s, short_s = best_seconds(sides, args.repeat)
     long_cpu, short_cpu = best_seconds(sides, args.repeat, clock=time.process_time)
     lengths = np.array([len(t) for t in long.features.tokenize(natural)])
-    shapes = {forward.chunk[2:] for b in batches
+    shapes = {(forward.chunk.rows, forward.chunk.width) for b in batches
               for forward in long.plan(np.array([len(t) for t in long.features.tokenize(b)]))}
     work = np.minimum(lengths, 25).sum() / lengths.sum()
     ratio = short_cpu / long_cpu

@@ -3,8 +3,8 @@
 The written graph has three int32 [batch, seq_len] inputs ``input_ids``, ``input_mask``, ``input_type_ids``
 (both dimensions dynamic; a row may hold several sentences, numbered by ``input_mask``, see ``BertModel``), an
 int32 input ``sentence_numbers`` [S] = 1..S (S at least the most sentences a row holds; absent from
-token-level graphs) and one float32 output ``final_encodes``: the pooled vectors [batch * S, dim], or with the ``classify`` task
-the class probabilities [batch * S, num_labels] of the checkpoint's classification head.
+token-level graphs) and one float32 output ``final_encodes``: the pooled vectors [batch * S, dim], or with
+the ``classify`` task the class probabilities [batch * S, num_labels] of the checkpoint's classification head.
 """
 from __future__ import annotations
 
@@ -199,7 +199,9 @@ class FrozenGraphRunner:
         present = {node.name for node in light.node}
         self.packs_sentences = 'sentence_numbers' in present  # pooled graphs; token-level ones take one per row
         names = INPUT_NAMES if self.packs_sentences else ROW_INPUTS
-        specs = [tf.TensorSpec([None, None], tf.int32)] * len(ROW_INPUTS) + [tf.TensorSpec([None], tf.int32)]
+        specs = [tf.TensorSpec([None, None], tf.int32)] * len(ROW_INPUTS)
+        if self.packs_sentences:
+            specs.append(tf.TensorSpec([None], tf.int32))
 
         def serve(*inputs):
             feeds = {f'{name}:0': tensor for name, tensor in zip(names, inputs)}
@@ -208,7 +210,7 @@ class FrozenGraphRunner:
             return tf.graph_util.import_graph_def(light, input_map=feeds, return_elements=[OUTPUT_NAME + ':0'],
                                                   name='frozen')[0]
 
-        self._fn = tf.compat.v1.wrap_function(serve, specs[:len(names)])
+        self._fn = tf.compat.v1.wrap_function(serve, specs)
         if xla:
             self._fn = tf.function(self._fn, jit_compile=True)
         self.device = device
