@@ -142,7 +142,8 @@ def main(argv=None) -> None:
     parser.add_argument('-epochs', type=float, default=3.0, help='epochs of the accuracy comparison')
     parser.add_argument('-learning_rate', type=float, default=5e-5, help='peak learning rate of both sides')
     parser.add_argument('-torch_optimizer', choices=('adamw', 'google'), default='adamw',
-                        help="the PyTorch loop's optimizer: torch's AdamW, or Google BERT's (ours) to compare like with like")
+                        help="the PyTorch loop's optimizer: torch's AdamW, or Google BERT's (ours), "
+                             'to compare like with like')
     parser.add_argument('-tiny', action='store_true', help='rows of our own instead of the public data set')
     parser.add_argument('-output_json', default=None)
     args = parser.parse_args(argv)
