@@ -4,6 +4,10 @@ Rows may be packed with several sentences (``input_mask`` numbers them 1, 2, ...
 ``BertModel``); ``sentence_numbers`` (int32 [S], 1..S) says how many each row has room for, so the pooled
 strategies give [B * S, dim]: row b's sentence s at b * S + s - 1 (slots a row does not fill are zeros or
 meaningless, and dropped by the caller). NONE keeps one sentence per row: [B, L, dim].
+
+Sentences are pooled by segment reductions over each token's sentence slot rather than by matrix products with
+a [B, S, L] membership: oneDNN builds and caches kernels for every operand shape it meets, which costs a
+long-running server about 0.5 MiB per new S (and the segment sums take well under 1% of a pass).
 """
 from __future__ import annotations
 
@@ -20,22 +24,18 @@ def pooling_mask(input_ids, input_mask, special_token_ids=()):
     return mask
 
 
-def sentence_membership(input_mask, sentence_numbers):
-    """float32 [B, S, L]: 1 where position l of row b holds the row's sentence number ``sentence_numbers[s]``."""
-    return tf.cast(tf.equal(input_mask[:, tf.newaxis, :], sentence_numbers[tf.newaxis, :, tf.newaxis]), tf.float32)
-
-
-def sentence_spans(membership):
+def sentence_spans(input_mask, sentence_numbers):
     """(starts, lengths), int32 [B, S]: where each sentence of a row starts (sentences follow each other; clipped
     into the row) and how many tokens it has."""
-    lengths = tf.cast(tf.reduce_sum(membership, axis=-1), tf.int32)
+    lengths = tf.reshape(_by_slot(tf.math.unsorted_segment_sum, tf.ones_like(input_mask), input_mask,
+                                  sentence_numbers), [tf.shape(input_mask)[0], tf.size(sentence_numbers)])
     starts = tf.cumsum(lengths, axis=-1, exclusive=True)
-    return tf.minimum(starts, tf.shape(membership)[-1] - 1), lengths
+    return tf.minimum(starts, tf.shape(input_mask)[1] - 1), lengths
 
 
 def first_token_vectors(last_layer, input_mask, sentence_numbers):
     """[B * S, H]: the vector of each sentence's first token ([CLS]), what BERT's pooler reads (CLS_POOLED)."""
-    starts, _ = sentence_spans(sentence_membership(input_mask, sentence_numbers))
+    starts, _ = sentence_spans(input_mask, sentence_numbers)
     return _per_sentence(tf.gather(last_layer, starts, batch_dims=1))
 
 
@@ -50,21 +50,19 @@ def pool(layers, input_ids, input_mask, sentence_numbers, strategy: PoolingStrat
     keep = pooling_mask(input_ids, input_mask, special_token_ids)
     if strategy is PoolingStrategy.NONE:
         return h * keep[:, :, tf.newaxis]
-
-    membership = sentence_membership(input_mask, sentence_numbers)
-    member = membership * keep[:, tf.newaxis, :]
     if strategy is PoolingStrategy.REDUCE_MEAN:
-        return _per_sentence(_masked_mean(h, member))
+        return _masked_mean(h, keep, input_mask, sentence_numbers)
     if strategy is PoolingStrategy.REDUCE_MAX:
-        return _per_sentence(_masked_max(h, member))
+        return _masked_max(h, keep, input_mask, sentence_numbers)
     if strategy is PoolingStrategy.REDUCE_MEAN_MAX:
-        return _per_sentence(tf.concat([_masked_mean(h, member), _masked_max(h, member)], axis=-1))
+        return tf.concat([_masked_mean(h, keep, input_mask, sentence_numbers),
+                          _masked_max(h, keep, input_mask, sentence_numbers)], axis=-1)
     masked = h * keep[:, :, tf.newaxis] if special_token_ids else h
-    starts, lengths = sentence_spans(membership)
+    starts, lengths = sentence_spans(input_mask, sentence_numbers)
     if strategy is PoolingStrategy.FIRST_TOKEN:
         return _per_sentence(tf.gather(masked, starts, batch_dims=1))
     if strategy is PoolingStrategy.LAST_TOKEN:
-        # The last real token, found from the unmodified membership; an empty sentence falls back to its start.
+        # The last real token, found from the unmodified spans; an empty sentence falls back to its start.
         last = starts + tf.maximum(lengths - 1, 0)
         return _per_sentence(tf.gather(masked, last, batch_dims=1))
     raise ValueError(f'unsupported pooling strategy {strategy}')
@@ -80,9 +78,22 @@ def _per_sentence(vectors):
     return tf.reshape(vectors, [-1, vectors.shape[-1]])
 
 
-def _masked_mean(h, member):
-    return tf.matmul(member, h) / (tf.reduce_sum(member, axis=-1, keepdims=True) + 1e-10)
+def _by_slot(reduce, values, input_mask, sentence_numbers):
+    """``reduce`` (an unsorted segment reduction) of the [B, L, ...] ``values`` of each sentence: [B * S, ...],
+    row b's sentence s at b * S + s - 1. Padding goes to one more slot, dropped."""
+    rows, per_row = tf.shape(input_mask)[0], tf.size(sentence_numbers)
+    slots = rows * per_row
+    token_slots = tf.where(input_mask > 0, tf.range(rows)[:, tf.newaxis] * per_row + input_mask - 1, slots)
+    return reduce(values, token_slots, slots + 1)[:-1]
 
 
-def _masked_max(h, member):
-    return tf.reduce_max(h[:, tf.newaxis] - (1.0 - member[..., tf.newaxis]) * 1e30, axis=2)
+def _masked_mean(h, keep, input_mask, sentence_numbers):
+    sums = _by_slot(tf.math.unsorted_segment_sum, h * keep[:, :, tf.newaxis], input_mask, sentence_numbers)
+    counts = _by_slot(tf.math.unsorted_segment_sum, keep[:, :, tf.newaxis], input_mask, sentence_numbers)
+    return sums / (counts + 1e-10)
+
+
+def _masked_max(h, keep, input_mask, sentence_numbers):
+    # Masked tokens get -1e30, so they lose to any real one, and a sentence with no real token pools to about -1e30.
+    return _by_slot(tf.math.unsorted_segment_max, h - (1.0 - keep[:, :, tf.newaxis]) * 1e30, input_mask,
+                    sentence_numbers)
