@@ -70,7 +70,8 @@ def _same_sentence(input_mask):
 
 
 def _positions_in_sentence(same_sentence, seq_len):
-    """int32 [B, L]: how many earlier positions of the row hold the same sentence (padding counts as one)."""
+    """int32 [B, L]: how many earlier positions of the row hold the same sentence (padding counts as one, so a
+    long run of padding can count past the position table: the caller clips it, padding's vectors are unused)."""
     earlier = tf.range(seq_len)[tf.newaxis, :] < tf.range(seq_len)[:, tf.newaxis]  # [L, L]: key before query
     return tf.reduce_sum(tf.cast(tf.logical_and(same_sentence, earlier), tf.int32), axis=-1)
 
@@ -127,7 +128,7 @@ class BertModel(tf.Module):
         if self.use_position_embeddings:
             table = w['bert/embeddings/position_embeddings']
             x += table[tf.newaxis, :seq_len] if same_sentence is None else \
-                tf.gather(table, _positions_in_sentence(same_sentence, seq_len))
+                tf.gather(table, tf.minimum(_positions_in_sentence(same_sentence, seq_len), tf.shape(table)[0] - 1))
         # Work on [B*L, H] matrices so every dense layer is one MatMul + BiasAdd.
         x = tf.reshape(drop(self._layer_norm(x, 'bert/embeddings/LayerNorm'), self.hidden_dropout),
                        [-1, cfg.hidden_size])

@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows, sentence_slots
+from .chunking import (LENGTH_STEP, PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows, round_up,
+                       sentence_slots)
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
@@ -84,12 +85,20 @@ class SentenceEncoder:
         fills = np.array([lengths[row].sum() for row in rows])
         order = np.argsort(fills, kind='stable')
         return [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
-                for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens)]
+                for chunk in cut_chunks(fills[order], _widest(rows, fills), self.max_batch_tokens)]
 
     def _allocate(self, num_rows: int, dim: int, longest: int) -> np.ndarray:
         if self.token_level:
             return np.zeros((num_rows, self.output_len or longest, dim), dtype=np.float32)
         return np.empty((num_rows, dim), dtype=np.float32)
+
+
+def _widest(rows: list[list[int]], fills: np.ndarray) -> int:
+    """The width no chunk of the call needs to exceed: its fullest row, exactly when every row holds one sentence
+    (so a one-sentence call, or a batch cut at max_seq_len, has no padding), else rounded up to LENGTH_STEP like
+    every other chunk's, so that the many small calls of packed sentences meet few input shapes."""
+    widest = int(fills.max())
+    return widest if all(len(row) == 1 for row in rows) else round_up(widest, LENGTH_STEP)
 
 
 def _packed_inputs(features, lengths: np.ndarray, rows: list[list[int]], width: int):
