@@ -1,6 +1,8 @@
-"""BatchAssembler: the pure rule that turns queued requests into batches."""
+"""BatchAssembler and ReturnWait: the pure rules that turn queued requests into batches, and when."""
 
-from bert_serving.server.batching import BatchAssembler, PendingPart
+import pytest
+
+from bert_serving.server.batching import BatchAssembler, PendingPart, ReturnWait
 
 
 def rows(batch):
@@ -52,3 +54,38 @@ def test_full_batch_detection_and_requeue_goes_first():
 def test_part_round_trips_through_json():
     part = PendingPart(7, 3, [['a', 'b']], tokenized=True)
     assert PendingPart.from_json(part.to_json()) == part
+
+
+def small_parts(count):
+    return [PendingPart(job_id, 0, ['one sentence'], False) for job_id in range(count)]
+
+
+def test_an_idle_worker_waits_for_the_clients_of_the_batch_it_finished():
+    wait = ReturnWait(small_rows=16, fraction=0.25)
+    wait.batch_done(small_parts(8), queued_rows=8, seconds=0.040, now=100.0)  # 8 ran, 8 queued meanwhile
+    assert wait.seconds_left(queued_rows=8, now=100.001) == pytest.approx(0.009)  # wait for the 8 that ran, 10 ms at most
+    assert wait.seconds_left(queued_rows=15, now=100.005) > 0
+    assert wait.seconds_left(queued_rows=16, now=100.006) == 0  # all back: one pass of 16
+    wait.handed_out()
+    assert wait.seconds_left(queued_rows=3, now=100.007) == 0
+
+
+def test_no_wait_after_big_requests_or_for_a_lone_client():
+    wait = ReturnWait(small_rows=16)
+    big = [PendingPart(1, 256, ['x'] * 200, False), PendingPart(2, 0, ['x'] * 56, False)]  # a tail, a big head
+    wait.batch_done(big, queued_rows=10, seconds=0.5, now=0.0)
+    assert wait.seconds_left(queued_rows=10, now=0.001) == 0  # their clients wait for the rest of their job
+    wait.batch_done(small_parts(1), queued_rows=0, seconds=0.009, now=1.0)
+    assert wait.seconds_left(queued_rows=1, now=1.0005) == 0  # the one client is back: go
+
+
+def test_a_wait_in_vain_skips_the_next_one():
+    wait = ReturnWait(small_rows=16, fraction=0.25)
+    wait.batch_done(small_parts(2), queued_rows=0, seconds=0.040, now=0.0)
+    assert wait.seconds_left(queued_rows=1, now=0.005) > 0
+    assert wait.seconds_left(queued_rows=1, now=0.011) == 0  # the other client stayed away
+    wait.handed_out()
+    wait.batch_done(small_parts(1), queued_rows=0, seconds=0.040, now=1.0)
+    assert wait.seconds_left(queued_rows=0, now=1.001) == 0 and wait.seconds_left(queued_rows=1, now=1.002) == 0
+    wait.batch_done(small_parts(2), queued_rows=0, seconds=0.040, now=2.0)
+    assert wait.seconds_left(queued_rows=1, now=2.001) > 0  # waiting again

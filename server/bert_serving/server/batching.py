@@ -2,7 +2,8 @@
 
 Small requests (at most ``priority_batch_size`` rows) wait in a high-priority queue and
 are taken first. A batch takes rows from as many requests as fit, so many clients
-sending one sentence each share one forward pass instead of paying one each.
+sending one sentence each share one forward pass instead of paying one each; ``ReturnWait``
+says how long an idle worker waits for such clients to come back (times are passed in).
 """
 
 from collections import deque
@@ -75,3 +76,46 @@ class BatchAssembler:
                 room -= len(part)
         self.queued_rows -= self.max_batch_size - room
         return batch
+
+
+class ReturnWait:
+    """How long an idle worker waits for the clients of the batch that just finished to send again.
+
+    Clients that send one small request after another (a script encoding sentence by sentence, the threads of a
+    web back end) come back a few milliseconds after their answers. Handing an idle worker only what queued in
+    the meantime splits them into two groups that take turns in half-size forward passes for good; waiting
+    until the finished batch's small requests are back, for at most ``fraction`` of the time that batch took,
+    lets them share one pass. A wait that ends with the clients still away skips the next one, so clients that
+    do not come back quickly lose at most that fraction every other batch.
+    """
+
+    def __init__(self, small_rows: int, fraction: float = 0.25):
+        self.small_rows = small_rows
+        self.fraction = fraction
+        self._expected = 0
+        self._deadline = 0.0
+        self._skip_next = False
+
+    def batch_done(self, parts: list[PendingPart], queued_rows: int, seconds: float, now: float) -> None:
+        """A worker finished ``parts`` after ``seconds``; ``queued_rows`` wait in the queue."""
+        if self._skip_next:
+            self._skip_next, self._expected = False, 0
+            return
+        returning = sum(len(part) for part in parts if part.offset == 0 and len(part) <= self.small_rows)
+        self._expected = returning + queued_rows if returning else 0
+        self._deadline = now + self.fraction * seconds
+
+    def handed_out(self) -> None:
+        """An idle worker took a batch: the wait, if any, is over."""
+        self._expected = 0
+
+    def seconds_left(self, queued_rows: int, now: float) -> float:
+        """How much longer an idle worker should wait before it takes the ``queued_rows`` (0: take them now)."""
+        if queued_rows >= self._expected:
+            return 0.0
+        if now < self._deadline:
+            return self._deadline - now
+        if queued_rows:  # waited in vain: the clients are slower than a pass
+            self._skip_next = True
+        self._expected = 0
+        return 0.0

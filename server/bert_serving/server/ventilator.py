@@ -7,13 +7,14 @@ wait to give small requests to a busy worker until they can share a forward pass
 """
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
 import zmq
 
 from . import protocol
-from .batching import BatchAssembler, PendingPart
+from .batching import BatchAssembler, PendingPart, ReturnWait
 from .protocol import BadRequest
 from .status import ServerStatistics
 
@@ -88,6 +89,7 @@ class WorkerSlot:
     worker_id: int
     ready: bool = False
     in_flight: dict = field(default_factory=dict)  # batch_id -> list[PendingPart]
+    sent_at: dict = field(default_factory=dict)    # batch_id -> time.monotonic() when it was handed out
 
 
 class Ventilator:
@@ -103,6 +105,7 @@ class Ventilator:
         self.logger = logger
         self.stats = ServerStatistics()
         self.assembler = BatchAssembler(args.max_batch_size, args.priority_batch_size)
+        self.return_wait = ReturnWait(args.priority_batch_size)
         self.slots = {worker_id: WorkerSlot(worker_id) for worker_id in range(args.num_worker)}
         # per worker id, kept across restarts: forward passes and rows handed out
         self.worker_load = {worker_id: {'forward_passes': 0, 'rows': 0} for worker_id in self.slots}
@@ -137,7 +140,7 @@ class Ventilator:
 
     def _step(self, poller, ready_event) -> bool:
         """One round of the loop; False when a client asked the server to terminate."""
-        events = dict(poller.poll(100))
+        events = dict(poller.poll(self._poll_ms()))
         if self.backend in events:
             self._on_worker_message(self.backend.recv_multipart())
             if self.all_ready and not ready_event.is_set():
@@ -151,6 +154,11 @@ class Ventilator:
         self._dispatch()
         return True
 
+    def _poll_ms(self) -> int:
+        """Poll until the next message, or until a worker kept waiting for returning clients should go on."""
+        wait = self.return_wait.seconds_left(self.assembler.queued_rows, time.monotonic())
+        return max(1, math.ceil(wait * 1000)) if wait else 100
+
     # --- workers ---------------------------------------------------------------------------
 
     def _on_worker_message(self, frames: list[bytes]) -> None:
@@ -160,7 +168,11 @@ class Ventilator:
             slot.ready = True
             self.logger.debug('worker %d is ready', slot.worker_id)
         elif kind == protocol.DONE:
-            slot.in_flight.pop(int(frames[2]), None)
+            batch_id, now = int(frames[2]), time.monotonic()
+            parts = slot.in_flight.pop(batch_id, None)
+            if parts is not None:
+                seconds = now - slot.sent_at.pop(batch_id, now)
+                self.return_wait.batch_done(parts, self.assembler.queued_rows, seconds, now)
         elif kind == protocol.FAILED:
             self.logger.error('worker %d could not start: %s', slot.worker_id, frames[3].decode(errors='replace'))
 
@@ -204,17 +216,23 @@ class Ventilator:
             self._fail_job(job_id, 'NoWorker', message)
 
     def _dispatch(self) -> None:
-        """Give batches to workers with room: always to an idle worker, ahead only full batches."""
+        """Give batches to workers with room: to an idle worker unless it waits for returning clients (see
+        ``ReturnWait``), ahead only full batches."""
         for slot in self.slots.values():
             while slot.ready and self.assembler.queued_rows:
-                busy = len(slot.in_flight)
-                if busy and (busy > self.args.prefetch_size or not self.assembler.has_full_batch()):
+                busy, full = len(slot.in_flight), self.assembler.has_full_batch()
+                if busy and (busy > self.args.prefetch_size or not full):
                     break
+                if not busy:
+                    if not full and self.return_wait.seconds_left(self.assembler.queued_rows, time.monotonic()):
+                        break
+                    self.return_wait.handed_out()
                 self._send_batch(slot, self.assembler.take())
 
     def _send_batch(self, slot: WorkerSlot, parts: list[PendingPart]) -> None:
         self.next_batch_id += 1
         slot.in_flight[self.next_batch_id] = parts
+        slot.sent_at[self.next_batch_id] = time.monotonic()
         payload = json.dumps([part.to_json() for part in parts], ensure_ascii=False).encode('utf-8')
         self.backend.send_multipart([b'%d' % slot.worker_id, protocol.BATCH, b'%d' % self.next_batch_id, payload])
         rows = sum(len(part) for part in parts)
