@@ -63,7 +63,8 @@ def small_parts(count):
 def test_an_idle_worker_waits_for_the_clients_of_the_batch_it_finished():
     wait = ReturnWait(small_rows=16, fraction=0.25)
     wait.batch_done(small_parts(8), queued_rows=8, seconds=0.040, now=100.0)  # 8 ran, 8 queued meanwhile
-    assert wait.seconds_left(queued_rows=8, now=100.001) == pytest.approx(0.009)  # wait for the 8 that ran, 10 ms at most
+    # wait for the 8 that ran, for 10 ms at most
+    assert wait.seconds_left(queued_rows=8, now=100.001) == pytest.approx(0.009)
     assert wait.seconds_left(queued_rows=15, now=100.005) > 0
     assert wait.seconds_left(queued_rows=16, now=100.006) == 0  # all back: one pass of 16
     wait.handed_out()

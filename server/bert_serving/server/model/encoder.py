@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import (LENGTH_STEP, PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows, round_up,
-                       sentence_slots)
+from .chunking import (EXACT_ROWS, LENGTH_STEP, PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows,
+                       round_up, sentence_slots)
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
@@ -84,8 +84,9 @@ class SentenceEncoder:
             rows = pack_rows(lengths, room=max(min(PACK_WIDTH, self.max_batch_tokens), int(lengths.max())))
         fills = np.array([lengths[row].sum() for row in rows])
         order = np.argsort(fills, kind='stable')
-        return [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
-                for chunk in cut_chunks(fills[order], _widest(rows, fills), self.max_batch_tokens)]
+        passes = [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
+                  for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens)]
+        return [_on_width_grid(forward) for forward in passes]
 
     def _allocate(self, num_rows: int, dim: int, longest: int) -> np.ndarray:
         if self.token_level:
@@ -93,12 +94,18 @@ class SentenceEncoder:
         return np.empty((num_rows, dim), dtype=np.float32)
 
 
-def _widest(rows: list[list[int]], fills: np.ndarray) -> int:
-    """The width no chunk of the call needs to exceed: its fullest row, exactly when every row holds one sentence
-    (so a one-sentence call, or a batch cut at max_seq_len, has no padding), else rounded up to LENGTH_STEP like
-    every other chunk's, so that the many small calls of packed sentences meet few input shapes."""
-    widest = int(fills.max())
-    return widest if all(len(row) == 1 for row in rows) else round_up(widest, LENGTH_STEP)
+def _on_width_grid(forward: ForwardPass) -> ForwardPass:
+    """A small pass of packed rows at its width rounded up to LENGTH_STEP, like the chunks before the widest.
+
+    The widest chunk of a call runs at its fullest row's exact width. For the many small calls of a busy server
+    (a few rows of packed short sentences, filled to 50-63 tokens) that made a new input shape almost every
+    time, and oneDNN keeps kernels for each shape it meets. Passes of one sentence per row (a one-sentence
+    call, token-level graphs, batches cut at max_seq_len) and large passes keep the exact width: there the
+    padding would cost more."""
+    chunk = forward.chunk
+    if chunk.rows > EXACT_ROWS or all(len(row) == 1 for row in forward.rows):
+        return forward
+    return forward._replace(chunk=chunk._replace(width=round_up(chunk.width, LENGTH_STEP)))
 
 
 def _packed_inputs(features, lengths: np.ndarray, rows: list[list[int]], width: int):
