@@ -61,12 +61,12 @@ def small_parts(count):
 
 
 def test_an_idle_worker_waits_for_the_clients_of_the_batch_it_finished():
-    wait = ReturnWait(small_rows=16, fraction=0.25)
+    wait = ReturnWait(small_rows=16)
     wait.batch_done(small_parts(8), queued_rows=8, seconds=0.040, now=100.0)  # 8 ran, 8 queued meanwhile
-    # wait for the 8 that ran, for 10 ms at most
-    assert wait.seconds_left(queued_rows=8, now=100.001) == pytest.approx(0.009)
-    assert wait.seconds_left(queued_rows=15, now=100.005) > 0
-    assert wait.seconds_left(queued_rows=16, now=100.006) == 0  # all back: one pass of 16
+    # wait for the 8 that ran, for half the 40 ms of their pass at most
+    assert wait.seconds_left(queued_rows=8, now=100.001) == pytest.approx(0.019)
+    assert wait.seconds_left(queued_rows=15, now=100.015) > 0
+    assert wait.seconds_left(queued_rows=16, now=100.016) == 0  # all back: one pass of 16
     wait.handed_out()
     assert wait.seconds_left(queued_rows=3, now=100.007) == 0
 
@@ -81,10 +81,10 @@ def test_no_wait_after_big_requests_or_for_a_lone_client():
 
 
 def test_a_wait_in_vain_skips_the_next_one():
-    wait = ReturnWait(small_rows=16, fraction=0.25)
+    wait = ReturnWait(small_rows=16)
     wait.batch_done(small_parts(2), queued_rows=0, seconds=0.040, now=0.0)
-    assert wait.seconds_left(queued_rows=1, now=0.005) > 0
-    assert wait.seconds_left(queued_rows=1, now=0.011) == 0  # the other client stayed away
+    assert wait.seconds_left(queued_rows=1, now=0.015) > 0
+    assert wait.seconds_left(queued_rows=1, now=0.021) == 0  # the other client stayed away
     wait.handed_out()
     wait.batch_done(small_parts(1), queued_rows=0, seconds=0.040, now=1.0)
     assert wait.seconds_left(queued_rows=0, now=1.001) == 0 and wait.seconds_left(queued_rows=1, now=1.002) == 0
