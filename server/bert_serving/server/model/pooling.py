@@ -5,9 +5,10 @@ Rows may be packed with several sentences (``input_mask`` numbers them 1, 2, ...
 strategies give [B * S, dim]: row b's sentence s at b * S + s - 1 (slots a row does not fill are zeros or
 meaningless, and dropped by the caller). NONE keeps one sentence per row: [B, L, dim].
 
-Sentences are pooled by segment reductions over each token's sentence slot rather than by matrix products with
-a [B, S, L] membership: oneDNN builds and caches kernels for every operand shape it meets, which costs a
-long-running server about 0.5 MiB per new S (and the segment sums take well under 1% of a pass).
+Sentences are pooled by segment reductions over each token's sentence slot rather than by a matrix product with
+a [B, S, L] membership: oneDNN builds and keeps kernels for every operand shape it meets, so each new S cost a
+long-running server 0.52 MiB (0.34 with segment sums, the rest being oneDNN's allocator); no ratio of
+``benchmarks/ratios.py`` measured a change in speed.
 """
 from __future__ import annotations
 
