@@ -68,7 +68,7 @@ def test_an_idle_worker_waits_for_the_clients_of_the_batch_it_finished():
     assert wait.seconds_left(queued_rows=15, now=100.015) > 0
     assert wait.seconds_left(queued_rows=16, now=100.016) == 0  # all back: one pass of 16
     wait.handed_out()
-    assert wait.seconds_left(queued_rows=3, now=100.007) == 0
+    assert wait.seconds_left(queued_rows=3, now=100.017) == 0
 
 
 def test_no_wait_after_big_requests_or_for_a_lone_client():
