@@ -147,6 +147,21 @@ def test_dropout_masks_come_from_the_seed(tiny_model_dirs, tiny_config):
     np.testing.assert_array_equal(plain[0], plain[1])  # no dropout without a seed
 
 
+def test_dropout_drops_its_rate_and_keeps_the_mean():
+    from bert_serving.server.model.bert import StatelessDropout
+    from bert_serving.server.model.tensorflow_quiet import tf
+
+    dropout = StatelessDropout(tf.constant([3, 4], tf.int64))
+    for shape, rate in (((1000, 999), 0.1), ((7, 5, 3), 0.5)):  # an odd size too
+        out = dropout(tf.ones(shape), rate).numpy()
+        values = np.unique(out)
+        assert out.shape == shape and len(values) == 2 and values[0] == 0
+        np.testing.assert_allclose(values[1], 1 / (1 - rate), rtol=1e-4)  # kept values scaled up
+    assert abs((out == 0).mean() - 0.5) < 0.2  # 105 draws
+    out = dropout(tf.ones((1000, 999)), 0.1).numpy()
+    assert abs((out == 0).mean() - 0.1) < 0.002 and abs(out.mean() - 1) < 0.003
+
+
 def test_the_training_gelu_has_the_values_and_derivative_of_the_inference_one():
     from bert_serving.server.model.bert import _gelu_exact, _gelu_exact_trainable
     from bert_serving.server.model.tensorflow_quiet import tf
