@@ -71,7 +71,7 @@ def test_pooled_encoders_pack_sentences_and_token_level_ones_do_not(tiny_model_d
 def test_small_packed_passes_run_on_the_width_grid_others_at_their_fullest_row(tiny_model_dirs, tiny_graphs):
     pooled = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
     assert [forward.chunk.width for forward in pooled.plan(np.array([20, 20, 19]))] == [64]  # one row of 59
-    assert [forward.chunk[2:] for forward in pooled.plan(np.array([20] * 72))] == [(24, 60)]  # 24 rows of 60
+    assert [(f.chunk.rows, f.chunk.width) for f in pooled.plan(np.array([20] * 72))] == [(24, 60)]  # 24 rows of 60
     assert [forward.chunk.width for forward in pooled.plan(np.array([13]))] == [13]
     token_level = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, 25)
     assert [forward.chunk.width for forward in token_level.plan(np.array([25, 25, 13]))] == [25]
