@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from bert_serving.server.model.checkpoint import locate_model, random_weights
-from bert_serving.server.model.graph import (INPUT_NAMES, OUTPUT_NAME, FrozenGraphRunner, GraphOptions,
-                                             build_frozen_graph)
+from bert_serving.server.model.graph import (INPUT_NAMES, LARGE_PASS_OUTPUT, LARGE_PASS_TOKENS, OUTPUT_NAME, OUTPUTS,
+                                             FrozenGraphRunner, GraphOptions, build_frozen_graph)
 from bert_serving.server.model.strategy import PoolingStrategy
 
 CLS, SEP = 2, 3  # ids in conftest.tiny_vocab()
@@ -104,6 +104,17 @@ def test_token_vectors_of_every_layer_match_the_reference(tiny_graph, reference)
         out = tiny_graph(pooling_strategy=S.NONE, pooling_layer=(index,)).run(*batch())
         assert out.dtype == np.float32 and out.shape == (3, 9, 32)
         np.testing.assert_allclose(out, expected * m, atol=2e-5, err_msg=f'layer {index}')
+
+
+def test_large_passes_fetch_the_batch_norm_layer_norm_and_match_the_reference(tiny_graph, tiny_config):
+    ids, mask, types = (np.tile(a, (10, 1)) for a in batch())  # 30 rows x 9 = 270 tokens
+    assert ids.size >= LARGE_PASS_TOKENS
+    runner = tiny_graph(pooling_strategy=S.NONE, pooling_layer=(-1,))
+    assert runner.output_for(*ids.shape) == LARGE_PASS_OUTPUT
+    assert runner.output_for(*batch()[0].shape) == OUTPUT_NAME
+    assert tiny_graph(xla=True).output_for(*ids.shape) == OUTPUT_NAME  # XLA fuses LayerNorm itself
+    layers, _ = reference_forward(tiny_config, random_weights(tiny_config, seed=0), ids, mask, types)
+    np.testing.assert_allclose(runner.run(ids, mask, types), layers[-1] * mask[:, :, None], atol=2e-5)
 
 
 @pytest.mark.parametrize('strategy', ['REDUCE_MEAN', 'REDUCE_MAX', 'REDUCE_MEAN_MAX', 'FIRST_TOKEN', 'LAST_TOKEN',
@@ -257,11 +268,12 @@ def test_graph_file_is_frozen_named_and_device_free(tiny_model_dirs, tmp_path):
     graph_def = tf.compat.v1.GraphDef.FromString(open(path, 'rb').read())
     ops = [n.op for n in graph_def.node]
     assert not set(ops) & {'VarHandleOp', 'ReadVariableOp', 'VariableV2', 'StopGradient'}
-    assert [n.name for n in graph_def.node if n.op == 'Identity'] == [OUTPUT_NAME]
+    assert [n.name for n in graph_def.node if n.op == 'Identity'] == list(OUTPUTS)
     assert sorted(n.name for n in graph_def.node if n.op == 'Placeholder') == sorted(INPUT_NAMES)
     assert all(not n.device for n in graph_def.node)
-    # pooling layer -2 of 2: only layer 0's six dense layers remain; the last layer and the pooler are pruned
-    assert ops.count('MatMul') == 6 and 'Tanh' not in ops
+    # pooling layer -2 of 2: only layer 0's six dense layers remain (once per output); the last layer and the pooler
+    # are pruned
+    assert ops.count('MatMul') == 12 and 'Tanh' not in ops
 
 
 def test_default_graph_dir_is_a_temp_dir(tiny_model_dirs):

@@ -6,7 +6,7 @@ import pytest
 
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.features import FeatureBuilder
-from bert_serving.server.model.graph import FrozenGraphRunner
+from bert_serving.server.model.graph import LARGE_PASS_OUTPUT, FrozenGraphRunner
 from bert_serving.server.model.strategy import PoolingStrategy
 from bert_serving.server.model.tokenization import FullTokenizer
 
@@ -43,6 +43,20 @@ def test_golden_array_end_to_end(layout, strategy, layers, minilm_graph, minilm_
     expected = golden[f'{strategy}__{layers}']
     assert vectors.dtype == np.float32 and vectors.shape == expected.shape
     diff = float(np.abs(vectors - expected).max())
+    assert diff <= TOLERANCE, f'max abs diff {diff}'
+
+
+@pytest.mark.parametrize('strategy', [s for s in STRATEGIES if s != 'NONE'])
+def test_golden_array_in_large_passes(strategy, minilm_graph, minilm_dir, golden):
+    """The texts four times over: packed passes of hundreds of tokens, which fetch the graph's large-pass output
+    (test_graph checks it for token-level graphs against the NumPy reference)."""
+    encoder = SentenceEncoder(minilm_graph('hf', strategy, (-2,)), str(minilm_dir / 'vocab.txt'), 25,
+                              pooling_strategy=PoolingStrategy.from_string(strategy))
+    texts = [str(t) for t in golden['texts']] * 4
+    passes = encoder.plan(encoder.features.build(texts).input_mask.sum(axis=1))
+    assert all(encoder.runner.output_for(p.chunk.rows, p.chunk.width) == LARGE_PASS_OUTPUT for p in passes)
+    vectors, _ = encoder.encode(texts)
+    diff = float(np.abs(vectors - np.tile(golden[f'{strategy}__-2'], (4, 1))).max())
     assert diff <= TOLERANCE, f'max abs diff {diff}'
 
 
