@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
-from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_max_batch_tokens, pack_rows,
+from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_max_batch_tokens, grid_width, pack_rows,
                                                 padded_row_count, sentence_slots)
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
@@ -73,6 +73,7 @@ def test_small_packed_passes_run_on_the_width_grid_others_at_their_fullest_row(t
     assert [forward.chunk.width for forward in pooled.plan(np.array([20, 20, 19]))] == [64]  # one row of 59
     assert [(f.chunk.rows, f.chunk.width) for f in pooled.plan(np.array([20] * 72))] == [(24, 60)]  # 24 rows of 60
     assert [forward.chunk.width for forward in pooled.plan(np.array([13]))] == [13]
+    assert [forward.chunk.width for forward in pooled.plan(np.array([25, 25, 25, 25, 20, 19]))] == [50]  # 2 x 25
     token_level = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, 25)
     assert [forward.chunk.width for forward in token_level.plan(np.array([25, 25, 13]))] == [25]
 
@@ -98,6 +99,14 @@ def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():
     assert all(c.rows * c.width <= 1024 for c in chunks[:-1])
     assert cut_chunks(np.array([3]), 25, 1024) == [(0, 1, 1, 8)] and cut_chunks(np.array([30]), 25, 1024)[0].width == 25
     assert (default_max_batch_tokens('/CPU:0'), default_max_batch_tokens('/GPU:0')) == (4096, 16384)
+
+
+def test_rows_of_sentences_cut_at_max_seq_len_run_at_a_multiple_of_it():
+    assert list(grid_width(np.array([26, 45, 49, 50, 51, 75]), 25)) == [32, 48, 50, 50, 56, 75]
+    assert list(grid_width(np.array([26, 45, 49, 50, 51, 75]))) == [32, 48, 56, 56, 56, 80]
+    lengths = np.array([48] * 8 + [50] * 40 + [64] * 40)  # rows of two sentences of 25, of three shorter ones
+    assert [(c.rows, c.width) for c in cut_chunks(lengths, 64, 4096, sentence_cap=25)] == [(48, 50), (40, 64)]
+    assert [(c.rows, c.width) for c in cut_chunks(lengths, 64, 4096)] == [(48, 56), (40, 64)]
 
 
 @pytest.mark.parametrize('strategy', [S.REDUCE_MEAN, S.NONE])

@@ -4,7 +4,7 @@ by a token budget.
 Sentences are first packed several to a row (``pack_rows``, for graphs that pool per sentence): a row of
 ``PACK_WIDTH`` tokens holds one long sentence or several short ones, which attend only to themselves (see
 ``BertModel``), so short and long sentences alike run with almost no padding.
-A chunk runs at the length of its own longest sentence, rounded up to ``LENGTH_STEP``, with at most
+A chunk runs at the length of its own longest row, rounded up to the width grid (see ``grid_width``), with at most
 ``max_batch_tokens`` rows x length, so short sentences run in large chunks and long ones in small; where
 the chunks start is chosen to pad as few tokens as possible. Row
 counts above ``EXACT_ROWS`` are rounded up to a multiple of ``ROW_STEP`` (see ``padded_row_count``), so a
@@ -82,16 +82,25 @@ def round_up(value, step: int):
     return -(-value // step) * step
 
 
+def grid_width(lengths, sentence_cap: int | None = None):
+    """``lengths`` rounded up to the widths passes run at: multiples of LENGTH_STEP, and multiples of the sentence
+    cap (``max_seq_len``), since rows of sentences cut at the cap are common: at 25 tokens a row of two is 50."""
+    up = round_up(lengths, LENGTH_STEP)
+    return np.minimum(up, round_up(lengths, sentence_cap)) if sentence_cap else up
+
+
 def padded_row_count(rows: int) -> int:
     """The number of rows a chunk of ``rows`` rows runs with: itself up to EXACT_ROWS, then a multiple of ROW_STEP."""
     return rows if rows <= EXACT_ROWS else round_up(rows, ROW_STEP)
 
 
-def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int) -> list[Chunk]:
+def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int,
+               sentence_cap: int | None = None) -> list[Chunk]:
     """The cheapest cut of rows sorted by ascending length into chunks of at most ``max_batch_tokens`` rows x
     width (a row longer than that runs alone): the fewest padded tokens, counting ``PASS_COST_TOKENS`` for
-    each forward pass. Dynamic programming over where each chunk starts."""
-    widths = np.minimum(round_up(np.asarray(sorted_lengths, dtype=np.int64), LENGTH_STEP), max_width)
+    each forward pass. Chunk widths are on the grid of ``grid_width`` up to ``max_width``. Dynamic programming
+    over where each chunk starts."""
+    widths = np.minimum(grid_width(np.asarray(sorted_lengths, dtype=np.int64), sentence_cap), max_width)
     cost = np.zeros(len(widths) + 1)          # cost[i]: the cheapest cut of the first i rows
     start = np.zeros(len(widths) + 1, dtype=np.int64)
     for stop in range(1, len(widths) + 1):

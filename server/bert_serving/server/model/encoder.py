@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import (EXACT_ROWS, LENGTH_STEP, PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, pack_rows,
-                       round_up, sentence_slots)
+from .chunking import (EXACT_ROWS, PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, grid_width, pack_rows,
+                       sentence_slots)
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
@@ -84,9 +84,10 @@ class SentenceEncoder:
             rows = pack_rows(lengths, room=max(min(PACK_WIDTH, self.max_batch_tokens), int(lengths.max())))
         fills = np.array([lengths[row].sum() for row in rows])
         order = np.argsort(fills, kind='stable')
+        cap = self.features.max_seq_len
         passes = [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
-                  for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens)]
-        return [_on_width_grid(forward) for forward in passes]
+                  for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens, cap)]
+        return [_on_width_grid(forward, cap) for forward in passes]
 
     def _allocate(self, num_rows: int, dim: int, longest: int) -> np.ndarray:
         if self.token_level:
@@ -94,8 +95,8 @@ class SentenceEncoder:
         return np.empty((num_rows, dim), dtype=np.float32)
 
 
-def _on_width_grid(forward: ForwardPass) -> ForwardPass:
-    """A small pass of packed rows at its width rounded up to LENGTH_STEP, like the chunks before the widest.
+def _on_width_grid(forward: ForwardPass, sentence_cap: int | None) -> ForwardPass:
+    """A small pass of packed rows at its width rounded up to the width grid, like the chunks before the widest.
 
     The widest chunk of a call runs at its fullest row's exact width. For the many small calls of a busy server
     (a few rows of packed short sentences, filled to 50-63 tokens) that made a new input shape almost every
@@ -105,7 +106,7 @@ def _on_width_grid(forward: ForwardPass) -> ForwardPass:
     chunk = forward.chunk
     if chunk.rows > EXACT_ROWS or all(len(row) == 1 for row in forward.rows):
         return forward
-    return forward._replace(chunk=chunk._replace(width=round_up(chunk.width, LENGTH_STEP)))
+    return forward._replace(chunk=chunk._replace(width=int(grid_width(chunk.width, sentence_cap))))
 
 
 def _packed_inputs(features, lengths: np.ndarray, rows: list[list[int]], width: int):
