@@ -104,7 +104,7 @@ def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():
 def test_rows_of_sentences_cut_at_max_seq_len_run_at_a_multiple_of_it():
     assert list(grid_width(np.array([26, 45, 49, 50, 51, 75]), 25)) == [32, 48, 50, 50, 56, 75]
     assert list(grid_width(np.array([26, 45, 49, 50, 51, 75]))) == [32, 48, 56, 56, 56, 80]
-    lengths = np.array([48] * 8 + [50] * 40 + [64] * 40)  # rows of two sentences of 25, of three shorter ones
+    lengths = np.array([48] * 8 + [50] * 40 + [64] * 40)  # the rows of 50 hold two sentences cut at 25
     assert [(c.rows, c.width) for c in cut_chunks(lengths, 64, 4096, sentence_cap=25)] == [(48, 50), (40, 64)]
     assert [(c.rows, c.width) for c in cut_chunks(lengths, 64, 4096)] == [(48, 56), (40, 64)]
 
