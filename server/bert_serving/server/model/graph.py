@@ -120,8 +120,7 @@ def _freeze(config, weights, options: GraphOptions, layers, head=None):
                 return probabilities(pooled, head) if head is not None else pooled
             return pool([all_layers[i] for i in layers], input_ids, input_mask, sentence_numbers,
                         options.pooling_strategy, special)
-        return [tf.identity(encodes(large_pass), name=name) for large_pass, name in ((False, OUTPUT_NAME),
-                                                                                     (True, LARGE_PASS_OUTPUT))]
+        return [tf.identity(encodes(large_pass=name == LARGE_PASS_OUTPUT), name=name) for name in OUTPUTS]
 
     converter = _FunctionConverterDataInEager(func=serve.get_concrete_function(), lower_control_flow=True,
                                               aggressive_inlining=False)
@@ -213,23 +212,10 @@ class FrozenGraphRunner:
         if self.packs_sentences:
             specs.append(tf.TensorSpec([None], tf.int32))
 
-        def function_of(output):
-            part = _needed_by(light, [output])
-            kept = {node.name for node in part.node}
-
-            def serve(*inputs):
-                feeds = {f'{name}:0': tensor for name, tensor in zip(names, inputs)}
-                # tf.identity captures each weight tensor into the function as an input, by reference.
-                feeds.update((f'{name}:0', tf.identity(tensor)) for name, tensor in weights.items() if name in kept)
-                return tf.graph_util.import_graph_def(part, input_map=feeds, return_elements=[output + ':0'],
-                                                      name='frozen')[0]
-            function = tf.compat.v1.wrap_function(serve, specs)
-            return tf.function(function, jit_compile=True) if xla else function
-
         outputs = [OUTPUT_NAME]
         if LARGE_PASS_OUTPUT in present and 'CPU' in device.upper() and not xla:
             outputs.append(LARGE_PASS_OUTPUT)
-        self._functions = {output: function_of(output) for output in outputs}
+        self._functions = {output: _output_function(light, weights, names, specs, output, xla) for output in outputs}
         self.device = device
 
     def output_for(self, rows: int, width: int) -> str:
@@ -248,6 +234,22 @@ class FrozenGraphRunner:
         with tf.device(self.device):
             out = self._functions[self.output_for(*np.shape(input_ids))](*(tf.constant(v, tf.int32) for v in inputs))
         return out.numpy()
+
+
+def _output_function(light, weights: dict, input_names, specs, output: str, xla: bool):
+    """A function of the graph's inputs that computes ``output`` from the part of ``light`` it needs, with the
+    ``weights`` tensors fed in for their placeholders."""
+    part = _needed_by(light, [output])
+    kept = {node.name for node in part.node}
+
+    def serve(*inputs):
+        feeds = {f'{name}:0': tensor for name, tensor in zip(input_names, inputs)}
+        # tf.identity captures each weight tensor into the function as an input, by reference.
+        feeds.update((f'{name}:0', tf.identity(tensor)) for name, tensor in weights.items() if name in kept)
+        return tf.graph_util.import_graph_def(part, input_map=feeds, return_elements=[output + ':0'],
+                                              name='frozen')[0]
+    function = tf.compat.v1.wrap_function(serve, specs)
+    return tf.function(function, jit_compile=True) if xla else function
 
 
 def select_device(gpu_id: int | None, memory_fraction: float) -> str:
