@@ -32,3 +32,22 @@ def test_server_log_holds_only_our_lines(tiny_model_dirs, tmp_path):
     log = server.log()
     assert 'ready to serve requests' in log
     assert not any(marker in log for marker in NATIVE_MARKERS), log
+
+
+KERAS_AFTER_OUR_IMPORT = '''
+import sys
+import numpy as np
+from bert_serving.server.model.tensorflow_quiet import tf
+print(sorted(name for name in sys.modules if name.split('.')[0] == 'keras'))
+model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
+model.compile(optimizer=tf.keras.optimizers.Adam(), loss='mse')
+model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+print(type(model.optimizer).__name__)
+'''
+
+
+def test_tensorflow_loads_without_keras_and_keras_still_works_when_used():
+    lines = subprocess.run([sys.executable, '-c', KERAS_AFTER_OUR_IMPORT], capture_output=True, text=True,
+                           timeout=120, check=True).stdout.splitlines()
+    assert lines[0] == '[]'  # Keras was not loaded along with TensorFlow
+    assert lines[-1] == 'Adam'
