@@ -17,7 +17,7 @@ from bert_serving.server.model.features import FeatureBuilder
 from bert_serving.server.model.strategy import PoolingStrategy
 from bert_serving.server.model.tokenization import FullTokenizer
 from classifiers import old_client_encode, softmax_head, write_classifier
-from servers import BIN, ServerProcess, free_port
+from servers import BIN, ServerProcess, free_port, session_pids, wait_until
 from test_compat_oldclient import old_client_python  # noqa: F401 (the fixture: the 1.10.0 client's venv)
 from test_http import ProxyProcess, call, metric_values
 
@@ -176,13 +176,16 @@ def test_encode_server_says_its_task_and_has_no_labels(servers):
 ])
 def test_start_without_a_head_or_labels_stops_with_one_line(tiny_model_dirs, tiny_config, tmp_path, damage, message):
     write_classifier(tmp_path, tiny_config, LABELS, head=damage != 'no_head', labels_file=damage != 'no_labels')
-    result = subprocess.run([str(BIN / 'bert-serving-start'), '-model_dir', str(tiny_model_dirs['google']),
-                             '-tuned_model_dir', str(tmp_path), '-ckpt_name', 'model.ckpt-7', '-task', 'classify',
-                             '-port', str(free_port()), '-port_out', str(free_port()), '-cpu'],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if 'error' in line.lower()]
-    assert len(errors) == 1 and message in errors[0] and 'Traceback' not in result.stderr, result.stderr
+    start = subprocess.Popen([str(BIN / 'bert-serving-start'), '-model_dir', str(tiny_model_dirs['google']),
+                              '-tuned_model_dir', str(tmp_path), '-ckpt_name', 'model.ckpt-7', '-task', 'classify',
+                              '-port', str(free_port()), '-port_out', str(free_port()), '-cpu'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, stderr = start.communicate(timeout=120)
+    assert start.returncode == 2, stderr
+    errors = [line for line in stderr.splitlines() if 'error' in line.lower()]
+    assert len(errors) == 1 and message in errors[0] and 'Traceback' not in stderr, stderr
+    # the workers started early for the graph are gone too (a process may take a moment to be reaped)
+    assert wait_until(lambda: not session_pids(start.pid), timeout=5), session_pids(start.pid)
 
 
 @pytest.mark.slow

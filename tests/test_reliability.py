@@ -1,9 +1,11 @@
 """Faults and floods: a killed worker, a full queue, hostile sentences. Nothing hangs, nothing is lost."""
 
+import logging
 import os
 import re
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,22 +16,20 @@ from servers import ServerProcess, batches_held, frozen, wait_until, worker_pids
 pytestmark = pytest.mark.slow
 
 
-def spawned_pids(server: ServerProcess) -> list[int]:
-    """Pids of the sink and worker processes, in start order (multiprocessing marks their command line).
-
-    Ordered by start time, not by pid: pids wrap around.
-    """
-    started = {}
-    for pid in server.child_pids():
+def sink_pid(server: ServerProcess) -> int:
+    """The pid of the one child that multiprocessing spawned (its command line says so) and that is not a worker."""
+    with server.client() as client:
+        workers = set(worker_pids(client).values())
+    spawned = []
+    for pid in set(server.child_pids()) - workers:
         try:
             with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
-                if b'spawn_main' not in cmdline.read():
-                    continue
-            with open(f'/proc/{pid}/stat') as stat:
-                started[pid] = int(stat.read().rsplit(')', 1)[1].split()[19])
+                if b'spawn_main' in cmdline.read():
+                    spawned.append(pid)
         except FileNotFoundError:
             continue
-    return sorted(started, key=started.get)
+    assert len(spawned) == 1, spawned
+    return spawned[0]
 
 
 def test_killed_worker_is_replaced_and_its_rows_are_rerun(tiny_model_dirs, tmp_path):
@@ -117,7 +117,7 @@ def test_hostile_sentences_get_a_result_or_a_clear_error(tiny_model_dirs, tmp_pa
 
 def test_a_dead_sink_brings_the_server_down_cleanly(tiny_model_dirs, tmp_path):
     server = ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path)
-    sink = spawned_pids(server)[0]  # the sink is the first child started
+    sink = sink_pid(server)
     os.kill(sink, signal.SIGKILL)
     assert server.process.wait(20) == 1
     assert not server.wait_for_no_processes()
@@ -165,3 +165,24 @@ def test_a_worker_that_keeps_dying_is_given_up_and_clients_are_told(tiny_model_d
             client.encode(['anyone there?'])
         assert raised.value.error_type == 'NoWorker'
         assert 'not restarting it again' in server.log()
+
+
+def _loaded_tensorflow(pid: int) -> bool:
+    with open(f'/proc/{pid}/maps') as maps:
+        return 'libtensorflow_framework' in maps.read()
+
+
+def test_workers_load_tensorflow_before_their_config_and_a_start_given_up_stops_them_at_once():
+    from bert_serving.server.supervisor import Supervisor
+
+    supervisor = Supervisor(range(2), logging.getLogger('test'))
+    supervisor.spawn_workers()  # what the server does before it builds the graph
+    pids = [supervisor.worker_pid(worker_id) for worker_id in range(2)]
+    try:
+        assert wait_until(lambda: all(map(_loaded_tensorflow, pids)), timeout=90)
+        assert all(process.is_alive() for process in supervisor.workers.values())  # waiting for their config
+    finally:
+        started = time.monotonic()
+        supervisor.stop()
+    assert not any(process.is_alive() for process in supervisor.workers.values())
+    assert time.monotonic() - started < 3  # not the 5 s given to workers that serve

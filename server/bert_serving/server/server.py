@@ -128,11 +128,6 @@ class BertServer(threading.Thread):
         # read here, before the graph build, so that a missing labels.txt stops the start in a second
         self.labels = read_labels(self.model_files) if args.task == 'classify' else None
         self.curve = curve_enabled(args)
-        self.logger.info('freeze, optimize and export the graph (%s layout, %d layers)...',
-                         self.model_files.layout, self.bert_config.num_hidden_layers)
-        started = time.perf_counter()
-        self.graph_path = build_graph(self.model_files, args)
-        self.logger.info('optimized graph written to %s in %.1f s', self.graph_path, time.perf_counter() - started)
         self.device_map = plan_devices(args.num_worker, args.cpu, args.device_map, self.logger)
         self.is_ready = threading.Event()
         self.stopped = threading.Event()
@@ -147,7 +142,14 @@ class BertServer(threading.Thread):
         if self.curve and args.http_port is not None:
             self.client_keys_dir, self.proxy_secret_key = admit_proxy(args.curve_client_keys,
                                                                       os.path.join(self._ipc_dir, 'curve'))
-        self.supervisor = None
+        self.graph_path = None
+        self.supervisor = Supervisor(range(args.num_worker), self.logger)
+        self.supervisor.spawn_workers()  # they load TensorFlow while the graph is built
+        try:
+            self.graph_path = self._build_graph()
+        except BaseException:
+            self._release()
+            raise
         self.status_static = {
             'server_version': PROTOCOL_VERSION,
             'bert_serving_version': __version__,
@@ -161,6 +163,14 @@ class BertServer(threading.Thread):
             'labels': self.labels,
             'rerank_label': rerank_label(self.labels) if self.labels else None,
         }
+
+    def _build_graph(self) -> str:
+        self.logger.info('freeze, optimize and export the graph (%s layout, %d layers)...',
+                         self.model_files.layout, self.bert_config.num_hidden_layers)
+        started = time.perf_counter()
+        path = build_graph(self.model_files, self.args)
+        self.logger.info('optimized graph written to %s in %.1f s', path, time.perf_counter() - started)
+        return path
 
     def describe(self) -> dict:
         """The config reply, less its per-request fields."""
@@ -217,11 +227,10 @@ class BertServer(threading.Thread):
             backend = context.socket(zmq.ROUTER)
             _bind(backend, self.addresses['ventilator -> worker'], sockets)
             backend.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted worker takes over its slot's identity
-            self.supervisor = Supervisor(
+            self.supervisor.start(
                 SinkConfig(self.addresses['worker -> sink'], args.port_out, args.bind, os.getpid(), args.verbose,
                            args.curve_secret_key, self.client_keys_dir),
-                self._worker_configs(), self.logger, self._http_config())
-            self.supervisor.start()
+                self._worker_configs(), self._http_config())
             to_sink = context.socket(zmq.PUSH)
             sockets.append(to_sink)
             to_sink.connect(self.addresses['ventilator <-> sink'])
@@ -242,12 +251,15 @@ class BertServer(threading.Thread):
             context.term()
 
     def _cleanup(self) -> None:
-        if self.supervisor is not None:
-            self.supervisor.stop()
+        self._release()
+        self.logger.info('terminated')
+
+    def _release(self) -> None:
+        """Stop the child processes, remove the sockets' folder and the graph."""
+        self.supervisor.stop()
         shutil.rmtree(self._ipc_dir, ignore_errors=True)
         if self.graph_path and os.path.exists(self.graph_path):
             os.remove(self.graph_path)
-        self.logger.info('terminated')
 
     def request_stop(self) -> None:
         """Ask the server to stop, without waiting (safe in a signal handler)."""
@@ -258,6 +270,9 @@ class BertServer(threading.Thread):
         self.request_stop()
         if self.is_alive():
             self.join()
+        elif not self.stopped.is_set():  # never started: stop the workers that wait for their config
+            self._cleanup()
+            self.stopped.set()
 
     def wait_until_ready(self, timeout: float | None = None) -> None:
         """Block until every worker is ready; raises if the server failed or the timeout passed."""

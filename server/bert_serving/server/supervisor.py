@@ -1,6 +1,7 @@
 """Starts, watches, restarts and stops the sink and worker processes."""
 
 import multiprocessing
+import os
 import time
 from collections import deque
 
@@ -12,41 +13,58 @@ MAX_RESTARTS_IN_WINDOW = 3
 
 
 class Supervisor:
-    """Owns the child processes; the ventilator asks it which workers died and to replace them."""
+    """Owns the child processes; the ventilator asks it which workers died and to replace them.
 
-    def __init__(self, sink_config: SinkConfig, worker_configs: list[WorkerConfig], logger, http_config=None):
+    ``spawn_workers`` starts the worker processes early, while the server builds the graph: each imports
+    TensorFlow, then waits for its WorkerConfig, which ``start`` sends along with starting the sink. It must
+    come before ``start``.
+    """
+
+    def __init__(self, worker_ids, logger):
         self._context = multiprocessing.get_context('spawn')  # TensorFlow does not survive a fork
-        self.sink_config = sink_config
-        self.worker_configs = {config.worker_id: config for config in worker_configs}
+        self.worker_configs: dict[int, WorkerConfig] = {}
         self.logger = logger
-        self.http_config = http_config
         self.sink = None
         self.http = None
-        self.workers = {}
-        self._restarts = {worker_id: deque() for worker_id in self.worker_configs}
+        self.workers = {worker_id: None for worker_id in worker_ids}
+        self._to_workers = {}  # worker id -> the write end of its config pipe, until the config is sent
+        self._restarts = {worker_id: deque() for worker_id in self.workers}
         self._given_up = set()
         self._stopping = False
 
-    def start(self) -> None:
-        self.sink = self._context.Process(target=run_sink, args=(self.sink_config,), name='bert-sink', daemon=True)
+    def spawn_workers(self) -> None:
+        """Start every worker's process; each waits for its config after loading TensorFlow."""
+        for worker_id in self.workers:
+            self._spawn_worker(worker_id)
+
+    def start(self, sink_config: SinkConfig, worker_configs: list[WorkerConfig], http_config=None) -> None:
+        """Start the sink (and the HTTP proxy), and send each worker its config."""
+        self.sink = self._context.Process(target=run_sink, args=(sink_config,), name='bert-sink', daemon=True)
         self.sink.start()
+        self.worker_configs = {config.worker_id: config for config in worker_configs}
         for worker_id in self.worker_configs:
-            self._start_worker(worker_id)
-        if self.http_config is not None:
+            self._configure_worker(worker_id)
+        if http_config is not None:
             from .http import run_http_proxy  # needs the [http] extra, so only when asked for
-            self.http = self._context.Process(target=run_http_proxy, args=(self.http_config,), name='bert-http',
+            self.http = self._context.Process(target=run_http_proxy, args=(http_config,), name='bert-http',
                                               daemon=True)
             self.http.start()
-            self.logger.info('HTTP proxy started on port %d (pid %d)', self.http_config.http_port, self.http.pid)
+            self.logger.info('HTTP proxy started on port %d (pid %d)', http_config.http_port, self.http.pid)
 
-    def _start_worker(self, worker_id: int) -> None:
-        config = self.worker_configs[worker_id]
-        process = self._context.Process(target=run_worker, args=(config,), name=f'bert-worker-{worker_id}',
-                                        daemon=True)
+    def _spawn_worker(self, worker_id: int) -> None:
+        configs, self._to_workers[worker_id] = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=run_worker, args=(configs, os.getpid()),
+                                        name=f'bert-worker-{worker_id}', daemon=True)
         process.start()
+        configs.close()
         self.workers[worker_id] = process
+
+    def _configure_worker(self, worker_id: int) -> None:
+        config = self.worker_configs[worker_id]
+        with self._to_workers.pop(worker_id) as to_worker:
+            to_worker.send(config)
         device = 'CPU' if config.gpu_id is None else f'GPU {config.gpu_id}'
-        self.logger.info('worker %d started on %s (pid %d)', worker_id, device, process.pid)
+        self.logger.info('worker %d started on %s (pid %d)', worker_id, device, self.workers[worker_id].pid)
 
     def sink_alive(self) -> bool:
         return self.sink is not None and self.sink.is_alive()
@@ -60,7 +78,8 @@ class Supervisor:
         """Workers whose process ended and that have not been handled yet."""
         if self._stopping:
             return []
-        dead = [wid for wid, process in self.workers.items() if not process.is_alive() and wid not in self._given_up]
+        dead = [wid for wid, process in self.workers.items()
+                if process is not None and not process.is_alive() and wid not in self._given_up]
         for worker_id in dead:
             self.logger.error('worker %d (pid %d) exited with code %s', worker_id, self.workers[worker_id].pid,
                               self.workers[worker_id].exitcode)
@@ -78,7 +97,8 @@ class Supervisor:
                               len(history) + 1, RESTART_WINDOW_S)
             return False
         history.append(now)
-        self._start_worker(worker_id)
+        self._spawn_worker(worker_id)
+        self._configure_worker(worker_id)
         return True
 
     @property
@@ -87,11 +107,15 @@ class Supervisor:
         return len(self._given_up)
 
     def all_workers_failed(self) -> bool:
-        return self.num_given_up == len(self.worker_configs)
+        return self.num_given_up == len(self.workers)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Wait for the children to exit on their own, then terminate, then kill."""
         self._stopping = True
+        for worker_id, to_worker in self._to_workers.items():  # still loading TensorFlow: nothing to lose
+            to_worker.close()
+            self.workers[worker_id].terminate()
+        self._to_workers.clear()
         if self.http is not None:
             self.http.terminate()  # it holds no work of its own: its requests wait on the server
         processes = [p for p in (self.http, self.sink, *self.workers.values()) if p is not None]

@@ -40,8 +40,10 @@ class WorkerConfig:
     max_segments: int = 2       # 3 for a classifier: a ||| b ||| c as fine-tuning encodes text_a/b/c
 
 
-def run_worker(config: WorkerConfig) -> None:
-    """Process entry point: load the graph on the device, then serve batches until STOP.
+def run_worker(configs, parent_pid: int) -> None:
+    """Process entry point: import TensorFlow, take this worker's WorkerConfig from ``configs`` (the read end of
+    a pipe from the server, which sends it once the graph is written: the import overlaps the graph's build),
+    load the graph on the device, then serve batches until STOP.
 
     Ctrl-C reaches the whole process group; the server process decides when workers stop.
     The process ends with os._exit once its sockets are closed: TensorFlow's interpreter
@@ -50,7 +52,9 @@ def run_worker(config: WorkerConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = 0
     try:
-        _serve(config)
+        config = _await_config(configs, parent_pid)
+        if config is not None:
+            _serve(config)
     except SystemExit as exit_request:
         code = exit_request.code if isinstance(exit_request.code, int) else 1
     except BaseException:
@@ -59,6 +63,20 @@ def run_worker(config: WorkerConfig) -> None:
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def _await_config(configs, parent_pid: int) -> WorkerConfig | None:
+    """The config the server sends, after TensorFlow's import; None when the server closed the pipe without
+    sending one (its graph build failed) or is gone."""
+    from .model import encoder  # noqa: F401  (loads TensorFlow, the longest part of a worker's start)
+
+    while not configs.poll(1.0):
+        if os.getppid() != parent_pid:
+            return None
+    try:
+        return configs.recv()
+    except EOFError:
+        return None
 
 
 def _serve(config: WorkerConfig) -> None:
