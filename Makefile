@@ -47,7 +47,9 @@ kubectl:
 # The CPU image, tagged $(IMAGE): docker when present, else buildah (root) on the public base or, when
 # that cannot be pulled, a local Debian one (docker/build-image.sh). Prints the build time and the size.
 IMAGE ?= bert-serving:cpu
-CAN_BUILD_IMAGES = command -v docker >/dev/null 2>&1 || command -v buildah >/dev/null 2>&1 || \
+# A docker command counts only with an engine behind it (some machines have the client alone).
+DOCKER_ENGINE = { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+CAN_BUILD_IMAGES = $(DOCKER_ENGINE) || command -v buildah >/dev/null 2>&1 || \
 	{ echo "neither docker nor buildah could be installed: $@ skips"; exit 0; }
 
 image: install container-tools
@@ -61,7 +63,7 @@ image-test: install model container-tools
 
 # buildah, podman and debootstrap from Debian where there is no Docker engine.
 container-tools:
-	@command -v docker >/dev/null 2>&1 || { command -v buildah >/dev/null 2>&1 && command -v podman >/dev/null 2>&1 && \
+	@$(DOCKER_ENGINE) || { command -v buildah >/dev/null 2>&1 && command -v podman >/dev/null 2>&1 && \
 		command -v debootstrap >/dev/null 2>&1; } || { command -v apt-get >/dev/null 2>&1 && \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman debootstrap) >/dev/null 2>&1; } || \
 		echo "buildah, podman and debootstrap could not be installed: images cannot be built here"
