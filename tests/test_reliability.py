@@ -116,12 +116,11 @@ def test_hostile_sentences_get_a_result_or_a_clear_error(tiny_model_dirs, tmp_pa
 
 
 def test_a_dead_sink_brings_the_server_down_cleanly(tiny_model_dirs, tmp_path):
-    server = ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path)
-    sink = sink_pid(server)
-    os.kill(sink, signal.SIGKILL)
-    assert server.process.wait(20) == 1
-    assert not server.wait_for_no_processes()
-    assert 'the sink process died' in server.log()
+    with ServerProcess(tiny_model_dirs['hf'], log_dir=tmp_path) as server:  # stopped there if it stays up
+        os.kill(sink_pid(server), signal.SIGKILL)
+        assert server.process.wait(20) == 1
+        assert not server.wait_for_no_processes()
+        assert 'the sink process died' in server.log()
 
 
 def test_a_killed_server_process_leaves_no_orphans(tiny_model_dirs, tmp_path):
