@@ -44,7 +44,7 @@ kubectl:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client) >/dev/null 2>&1; } || \
 		echo "kubectl could not be installed: the Kubernetes manifest tests will skip"
 
-# The CPU image, tagged $(IMAGE): docker when present, else buildah (root) on the public base or, when
+# The CPU image, tagged $(IMAGE): docker when an engine answers, else buildah (root) on the public base or, when
 # that cannot be pulled, a local Debian one (docker/build-image.sh). Prints the build time and the size.
 IMAGE ?= bert-serving:cpu
 # A docker command counts only with an engine behind it (some machines have the client alone).

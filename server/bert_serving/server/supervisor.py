@@ -26,15 +26,16 @@ class Supervisor:
         self.logger = logger
         self.sink = None
         self.http = None
-        self.workers = {worker_id: None for worker_id in worker_ids}
+        self.worker_ids = tuple(worker_ids)
+        self.workers = {}  # worker id -> its current process, from spawn_workers on
         self._to_workers = {}  # worker id -> the write end of its config pipe, until the config is sent
-        self._restarts = {worker_id: deque() for worker_id in self.workers}
+        self._restarts = {worker_id: deque() for worker_id in self.worker_ids}
         self._given_up = set()
         self._stopping = False
 
     def spawn_workers(self) -> None:
         """Start every worker's process; each waits for its config after loading TensorFlow."""
-        for worker_id in self.workers:
+        for worker_id in self.worker_ids:
             self._spawn_worker(worker_id)
 
     def start(self, sink_config: SinkConfig, worker_configs: list[WorkerConfig], http_config=None) -> None:
@@ -78,8 +79,7 @@ class Supervisor:
         """Workers whose process ended and that have not been handled yet."""
         if self._stopping:
             return []
-        dead = [wid for wid, process in self.workers.items()
-                if process is not None and not process.is_alive() and wid not in self._given_up]
+        dead = [wid for wid, process in self.workers.items() if not process.is_alive() and wid not in self._given_up]
         for worker_id in dead:
             self.logger.error('worker %d (pid %d) exited with code %s', worker_id, self.workers[worker_id].pid,
                               self.workers[worker_id].exitcode)
@@ -107,7 +107,7 @@ class Supervisor:
         return len(self._given_up)
 
     def all_workers_failed(self) -> bool:
-        return self.num_given_up == len(self.workers)
+        return self.num_given_up == len(self.worker_ids)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Wait for the children to exit on their own, then terminate, then kill."""
