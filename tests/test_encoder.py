@@ -1,12 +1,14 @@
 """SentenceEncoder: features + graph + output shapes, on the tiny model and on MiniLM."""
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from bert_serving.server.model.checkpoint import locate_model
-from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_max_batch_tokens, grid_width, pack_rows,
-                                                padded_row_count, sentence_slots)
+from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_concurrent_passes,
+                                                default_max_batch_tokens, grid_width, pack_rows, padded_row_count,
+                                                sentence_slots)
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
@@ -69,7 +71,7 @@ def test_pooled_encoders_pack_sentences_and_token_level_ones_do_not(tiny_model_d
 
 
 def test_small_packed_passes_run_on_the_width_grid_others_at_their_fullest_row(tiny_model_dirs, tiny_graphs):
-    pooled = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    pooled = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25, max_batch_tokens=4096)
     assert [forward.chunk.width for forward in pooled.plan(np.array([20, 20, 19]))] == [64]  # one row of 59
     assert [(f.chunk.rows, f.chunk.width) for f in pooled.plan(np.array([20] * 72))] == [(24, 60)]  # 24 rows of 60
     assert [forward.chunk.width for forward in pooled.plan(np.array([13]))] == [13]
@@ -98,7 +100,7 @@ def test_token_budget_gives_long_sentences_small_chunks_and_short_ones_large():
     assert [c.start for c in chunks[1:]] == [c.stop for c in chunks[:-1]] and chunks[-1].stop == len(lengths)
     assert all(c.rows * c.width <= 1024 for c in chunks[:-1])
     assert cut_chunks(np.array([3]), 25, 1024) == [(0, 1, 1, 8)] and cut_chunks(np.array([30]), 25, 1024)[0].width == 25
-    assert (default_max_batch_tokens('/CPU:0'), default_max_batch_tokens('/GPU:0')) == (4096, 16384)
+    assert (default_max_batch_tokens('/CPU:0'), default_max_batch_tokens('/GPU:0')) == (1024, 16384)
 
 
 def test_rows_of_sentences_cut_at_max_seq_len_run_at_a_multiple_of_it():
@@ -116,6 +118,23 @@ def test_small_token_budgets_change_no_result(strategy, tiny_model_dirs, tiny_gr
     for budget in (1, 64, 200):
         vectors, _ = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=budget).encode(texts)
         np.testing.assert_allclose(vectors, unchunked, atol=1e-5)
+
+
+@pytest.mark.parametrize('strategy', [S.REDUCE_MEAN, S.NONE])
+def test_passes_run_at_once_on_their_threads_give_the_results_of_passes_in_turn(strategy, tiny_model_dirs,
+                                                                                 tiny_graphs):
+    assert (default_concurrent_passes('/CPU:0'), default_concurrent_passes('/GPU:0')) == (2, 1)
+    texts = [' '.join(['word'] * (i % 40 + 1)) + f' {i}' for i in range(70)]
+    in_turn = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=200, concurrent_passes=1)
+    at_once = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=200, concurrent_passes=3)
+    assert len(at_once.plan(at_once.features.build(texts).input_mask.sum(1))) > 3
+    before = {t.name for t in threading.enumerate()}
+    vectors, tokens = at_once.encode(texts)
+    started = {t.name for t in threading.enumerate()} - before
+    assert len([name for name in started if name.startswith('forward-pass')]) == 3
+    expected, expected_tokens = in_turn.encode(texts)
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    assert tokens == expected_tokens
 
 
 @pytest.mark.parametrize('max_seq_len,fixed,width',

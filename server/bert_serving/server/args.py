@@ -155,7 +155,7 @@ def _add_serving_options(parser: argparse.ArgumentParser) -> None:
                          help='most sentences in one forward pass; larger requests are split')
     serving.add_argument('-max_batch_tokens', type=positive_int, default=None,
                          help='most rows x tokens in one forward pass: a batch runs as chunks of sentences '
-                              'of like length within it (default: 4096 on the CPU, 16384 on a GPU)')
+                              'of like length within it (default: 1024 on the CPU, 16384 on a GPU)')
     serving.add_argument('-priority_batch_size', type=int, default=16,
                          help='requests of at most this many sentences jump the queue')
     serving.add_argument('-max_queued_rows', type=positive_int, default=500_000,

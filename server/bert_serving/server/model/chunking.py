@@ -27,11 +27,14 @@ ROW_STEP = 8
 # tiny chunks cost more than they save in padding. Measured with MiniLM on 2 CPU cores: a one-sentence pass
 # takes 4.9 ms, where each token of a large pass takes 0.06 ms.
 PASS_COST_TOKENS = 80
-# rows x length of one forward pass by default. On the CPU measured with MiniLM on 2 cores (see
-# docs/performance.md: budgets of 1,024 to 16,384 tokens, natural text at max_seq_len 128 and 25): passes
-# of a few thousand tokens run the most tokens per second. On a GPU, where big passes pay, not measured: a
-# budget that gives at least the 64 rows of the former fixed chunks up to length 256.
-CPU_MAX_BATCH_TOKENS = 4096
+# rows x length of one forward pass by default. On the CPU measured with MiniLM on 2 cores, two passes at once
+# (see docs/performance.md: budgets of 512 to 4,096 tokens, natural text at max_seq_len 128 and 25): passes of
+# about a thousand tokens cut a call into enough of them to keep both pass threads busy to its end, and a call
+# of a few dozen sentences into two. On a GPU, where big passes pay, not measured: a budget that gives at least
+# the 64 rows of the former fixed chunks up to length 256.
+CPU_MAX_BATCH_TOKENS = 1024
+# Forward passes of one call run at once: on a CPU, two (see SentenceEncoder); a GPU runs its passes in turn.
+CPU_CONCURRENT_PASSES = 2
 # The room of a packed row, in tokens (a longer sentence gets a row of its own length). Wider rows pad less but
 # make attention, which runs over the whole row, cost more: measured with MiniLM on natural text (see
 # docs/performance.md).
@@ -50,6 +53,11 @@ class Chunk(NamedTuple):
 def default_max_batch_tokens(device: str) -> int:
     """The token budget of a forward pass on ``device`` (a TensorFlow device name such as '/GPU:0')."""
     return GPU_MAX_BATCH_TOKENS if 'GPU' in device.upper() else CPU_MAX_BATCH_TOKENS
+
+
+def default_concurrent_passes(device: str) -> int:
+    """How many forward passes of a call run at once on ``device``."""
+    return 1 if 'GPU' in device.upper() else CPU_CONCURRENT_PASSES
 
 
 def pack_rows(lengths: np.ndarray, room: int) -> list[list[int]]:

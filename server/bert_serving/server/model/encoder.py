@@ -3,16 +3,17 @@
 A call's sentences are packed several to a row (pooled graphs; one per row for token-level ones), the rows
 sorted by length and cut into chunks of at most ``max_batch_tokens`` rows x length (see ``chunking``), each
 run at the length of its own longest row, so one long sentence does not pad every row and short sentences
-run in large chunks.
+run in large chunks. On a CPU two chunks run at once.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import (EXACT_ROWS, PACK_WIDTH, Chunk, cut_chunks, default_max_batch_tokens, grid_width, pack_rows,
-                       sentence_slots)
+from .chunking import (EXACT_ROWS, PACK_WIDTH, Chunk, cut_chunks, default_concurrent_passes, default_max_batch_tokens,
+                       grid_width, pack_rows, sentence_slots)
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
@@ -25,23 +26,34 @@ class ForwardPass(NamedTuple):
     rows: list[list[int]]
     chunk: Chunk
 
+    @property
+    def sentences_per_row(self) -> int:
+        """The sentence slots of each row in the graph's output (see ``chunking.sentence_slots``)."""
+        return sentence_slots(max(map(len, self.rows)))
+
 
 class SentenceEncoder:
     """Tokenize and encode sentences with a written graph on one device (used by workers and benchmarks).
 
     ``max_batch_tokens`` bounds rows x length of one forward pass (None: the device's default, see
-    ``chunking.default_max_batch_tokens``).
+    ``chunking.default_max_batch_tokens``). ``concurrent_passes`` forward passes of a call run at once, on
+    threads of their own (None: the device's default, see ``chunking.default_concurrent_passes``): on a CPU one
+    pass's single-threaded steps (feeding its inputs, attention's small kernels, LayerNorm) leave cores idle
+    that the other's matrix multiplications fill.
     """
 
     def __init__(self, graph_path, vocab_path, max_seq_len: int | None, do_lower_case=True, add_special_tokens=True,
                  pooling_strategy=PoolingStrategy.REDUCE_MEAN, model_max_len=512, fixed_embed_length=False,
-                 device='/CPU:0', xla=False, max_batch_tokens: int | None = None, max_segments=2):
+                 device='/CPU:0', xla=False, max_batch_tokens: int | None = None, max_segments=2,
+                 concurrent_passes: int | None = None):
         self.features = FeatureBuilder(FullTokenizer(vocab_path, do_lower_case), max_seq_len,
                                        model_max_len=model_max_len, add_special_tokens=add_special_tokens,
                                        max_segments=max_segments)
         self.runner = FrozenGraphRunner(graph_path, device=device, xla=xla)
         self.token_level = pooling_strategy is PoolingStrategy.NONE
         self.max_batch_tokens = max_batch_tokens or default_max_batch_tokens(device)
+        passes = concurrent_passes or default_concurrent_passes(device)
+        self._pass_threads = ThreadPoolExecutor(passes, thread_name_prefix='forward-pass') if passes > 1 else None
         # Length of token-level results; None = the longest sentence of each call.
         if max_seq_len is not None:
             self.output_len = max_seq_len
@@ -59,11 +71,8 @@ class SentenceEncoder:
         features = self.features.build(texts, is_tokenized=is_tokenized)
         lengths = features.input_mask.sum(axis=1)
         output = None
-        for forward in self.plan(lengths):
-            rows, chunk = forward.rows, forward.chunk
-            per_row = sentence_slots(max(map(len, rows)))
-            padded = [rows[r % len(rows)] for r in range(chunk.rows)]  # extra rows repeat real ones
-            vectors = self.runner.run(*_packed_inputs(features, lengths, padded, chunk.width), per_row)
+        for forward, vectors in self._run_passes(features, lengths, self.plan(lengths)):
+            rows, chunk, per_row = forward.rows, forward.chunk, forward.sentences_per_row
             if output is None:
                 output = self._allocate(len(lengths), vectors.shape[-1], features.input_ids.shape[1])
             sentences = [s for row in rows for s in row]
@@ -73,6 +82,27 @@ class SentenceEncoder:
             else:
                 output[sentences] = vectors[slots]
         return output, features.tokens
+
+    def _run_passes(self, features, lengths: np.ndarray, passes: list[ForwardPass]):
+        """Each pass with its graph output, in plan order; on the pass threads (largest first) when there are
+        several."""
+        if self._pass_threads is None or len(passes) < 2:
+            for forward in passes:
+                yield forward, self._run_pass(features, lengths, forward)
+            return
+        largest_first = sorted(range(len(passes)), key=lambda p: -passes[p].chunk.rows * passes[p].chunk.width)
+        futures = {p: self._pass_threads.submit(self._run_pass, features, lengths, passes[p]) for p in largest_first}
+        try:
+            for p, forward in enumerate(passes):
+                yield forward, futures[p].result()
+        finally:  # a failed pass: the ones not started yet are dropped
+            for future in futures.values():
+                future.cancel()
+
+    def _run_pass(self, features, lengths: np.ndarray, forward: ForwardPass) -> np.ndarray:
+        rows, chunk = forward.rows, forward.chunk
+        padded = [rows[r % len(rows)] for r in range(chunk.rows)]  # extra rows repeat real ones
+        return self.runner.run(*_packed_inputs(features, lengths, padded, chunk.width), forward.sentences_per_row)
 
     def plan(self, lengths: np.ndarray) -> list[ForwardPass]:
         """The forward passes that encode sentences of ``lengths`` tokens (given in input order)."""
