@@ -128,10 +128,10 @@ def test_passes_run_at_once_on_their_threads_give_the_results_of_passes_in_turn(
     in_turn = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=200, concurrent_passes=1)
     at_once = tiny_encoder(tiny_model_dirs, tiny_graphs, strategy, 48, max_batch_tokens=200, concurrent_passes=3)
     assert len(at_once.plan(at_once.features.build(texts).input_mask.sum(1))) > 3
-    before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())  # threads, not names: other encoders' pools name theirs alike
     vectors, tokens = at_once.encode(texts)
-    started = {t.name for t in threading.enumerate()} - before
-    assert len([name for name in started if name.startswith('forward-pass')]) == 3
+    started = [t for t in threading.enumerate() if t not in before and t.name.startswith('forward-pass')]
+    assert len(started) == 3
     expected, expected_tokens = in_turn.encode(texts)
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
     assert tokens == expected_tokens
