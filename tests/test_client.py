@@ -105,7 +105,7 @@ class ProtocolPeer:
     def _publish_ready(self):
         waiting = []
         for frames in self._queued:
-            if any(frames[0].startswith(topic) for topic, n in self._subscriptions.items() if n > 0):
+            if self.subscribers(frames[0]) > 0:  # its own subscription, as the sink waits for (not a prefix)
                 self._pub.send_multipart(frames)
             else:
                 waiting.append(frames)
