@@ -21,7 +21,8 @@ import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
-from common import bert_server, example_parser, free_port, load_topics
+from bert_serving.server.benchmark import free_port
+from common import bert_server, example_parser, load_topics
 
 MAX_SEQ_LEN = 40
 TRAIN_SHARE = 0.75

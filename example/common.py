@@ -10,7 +10,6 @@ given ``-port``/``-port_out``, uses one that is already running::
 import argparse
 import contextlib
 import csv
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +63,7 @@ def bert_server(options, *server_options: str, reuse: bool = True):
         yield Server(options.ip, options.port, options.port_out or options.port + 1)
         return
     from bert_serving.server import BertServer, get_args_parser  # TensorFlow: only when serving here
+    from bert_serving.server.benchmark import free_port
 
     if not Path(options.model_dir).is_dir():
         raise SystemExit(f'no model at {options.model_dir}: run `make model` first, or pass -model_dir')
@@ -75,12 +75,6 @@ def bert_server(options, *server_options: str, reuse: bool = True):
           flush=True)
     with BertServer(args):
         yield Server('localhost', port, port_out)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def load_topics() -> tuple[list[str], list[str]]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from bert_serving.client import BertClient
 from bert_serving.server import BertServer, get_args_parser
-from common import free_port
+from bert_serving.server.benchmark import free_port
 
 SEED_SENTENCES = ['First do it', 'then do it right', 'then do it better']
 

@@ -28,6 +28,11 @@ from .args import get_benchmark_parser
 EXPERIMENTS = ('client_batch_size', 'max_batch_size', 'max_seq_len', 'num_client', 'pooling_layer')
 CLIENT_SIDE = ('client_batch_size', 'num_client')  # varying these needs no new server
 WORDS_WHEN_DYNAMIC = 25  # sentence length in words when -max_seq_len is NONE
+# Ports for servers to listen on: below the range the kernel picks the local ports of outgoing connections
+# from (Linux: 32768-60999 by default; macOS, Windows: 49152 up). A port from that range can be taken by some
+# connection between the moment it is found free and the moment the server binds it (seconds later, after
+# the graph is built), and the server then stops with "Address already in use".
+LISTEN_PORTS = range(20000, 32768)
 
 
 def session_pids(session_id: int) -> list[int]:
@@ -44,10 +49,15 @@ def session_pids(session_id: int) -> list[int]:
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
+    """A loopback TCP port nobody uses right now, from LISTEN_PORTS."""
+    for port in random.sample(LISTEN_PORTS, 100):
+        with socket.socket() as probe:
+            try:
+                probe.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f'no free port among 100 tried in {LISTEN_PORTS}')
 
 
 def start_side_by_side(starters) -> list:
