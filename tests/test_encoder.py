@@ -8,7 +8,7 @@ import pytest
 from bert_serving.server.model.checkpoint import locate_model
 from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_concurrent_passes,
                                                 default_max_batch_tokens, grid_width, pack_rows, padded_row_count,
-                                                sentence_slots)
+                                                row_room, sentence_slots)
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
@@ -58,6 +58,15 @@ def test_sentences_are_packed_best_fit_longest_first_and_long_ones_alone():
     # best fit: 30 fills the 30 left beside 70 exactly, the rest goes where the least room is left
     assert pack_rows(lengths, room=100) == [[4, 0], [6, 3, 5, 1], [2]]
     assert [sentence_slots(n) for n in (1, 2, 3, 4, 5, 9)] == [1, 2, 4, 4, 8, 16]
+
+
+def test_rows_have_room_for_the_longest_sentence_on_the_width_grid():
+    assert row_room(40, max_batch_tokens=1024, sentence_cap=128) == PACK_WIDTH
+    assert row_room(65, max_batch_tokens=1024, sentence_cap=128) == 72  # not 65: a full row then pads nothing
+    assert row_room(75, max_batch_tokens=1024, sentence_cap=25) == 75  # three sentences cut at 25
+    assert row_room(10, max_batch_tokens=32) == 32
+    lengths = np.array([65, 60, 12, 7, 5])
+    assert pack_rows(lengths, room=row_room(65, 1024, 128)) == [[0, 3], [1, 2], [4]]  # 65 + 7 and 60 + 12 fill 72
 
 
 def test_pooled_encoders_pack_sentences_and_token_level_ones_do_not(tiny_model_dirs, tiny_graphs):

@@ -2,8 +2,9 @@
 by a token budget.
 
 Sentences are first packed several to a row (``pack_rows``, for graphs that pool per sentence): a row of
-``PACK_WIDTH`` tokens holds one long sentence or several short ones, which attend only to themselves (see
-``BertModel``), so short and long sentences alike run with almost no padding.
+``PACK_WIDTH`` tokens (or the call's longest sentence, see ``row_room``) holds one long sentence or several
+short ones, which attend only to themselves (see ``BertModel``), so short and long sentences alike run with
+almost no padding.
 A chunk runs at the length of its own longest row, rounded up to the width grid (see ``grid_width``), with at most
 ``max_batch_tokens`` rows x length, so short sentences run in large chunks and long ones in small; where
 the chunks start is chosen to pad as few tokens as possible. Row
@@ -95,6 +96,13 @@ def grid_width(lengths, sentence_cap: int | None = None):
     cap (``max_seq_len``), since rows of sentences cut at the cap are common: at 25 tokens a row of two is 50."""
     up = round_up(lengths, LENGTH_STEP)
     return np.minimum(up, round_up(lengths, sentence_cap)) if sentence_cap else up
+
+
+def row_room(longest: int, max_batch_tokens: int, sentence_cap: int | None = None) -> int:
+    """The room of each packed row of a call whose longest sentence has ``longest`` tokens: PACK_WIDTH (at most
+    the budget) or, when longer, the longest sentence's, rounded up to the width grid, so that a full row needs
+    no padding. (Rows as long as the longest sentence, 65 tokens say, filled to 65 and then ran at 72.)"""
+    return int(grid_width(max(min(PACK_WIDTH, max_batch_tokens), longest), sentence_cap))
 
 
 def padded_row_count(rows: int) -> int:

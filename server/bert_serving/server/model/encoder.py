@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .chunking import (EXACT_ROWS, PACK_WIDTH, Chunk, cut_chunks, default_concurrent_passes, default_max_batch_tokens,
-                       grid_width, pack_rows, sentence_slots)
+from .chunking import (EXACT_ROWS, Chunk, cut_chunks, default_concurrent_passes, default_max_batch_tokens, grid_width,
+                       pack_rows, row_room, sentence_slots)
 from .features import FeatureBuilder
 from .graph import FrozenGraphRunner
 from .strategy import PoolingStrategy
@@ -108,13 +108,13 @@ class SentenceEncoder:
         """The forward passes that encode sentences of ``lengths`` tokens (given in input order)."""
         if len(lengths) == 0:
             return []
+        cap = self.features.max_seq_len
         if self.token_level:
             rows = [[s] for s in range(len(lengths))]
         else:
-            rows = pack_rows(lengths, room=max(min(PACK_WIDTH, self.max_batch_tokens), int(lengths.max())))
+            rows = pack_rows(lengths, room=row_room(int(lengths.max()), self.max_batch_tokens, cap))
         fills = np.array([lengths[row].sum() for row in rows])
         order = np.argsort(fills, kind='stable')
-        cap = self.features.max_seq_len
         passes = [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
                   for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens, cap)]
         return [_on_width_grid(forward, cap) for forward in passes]
