@@ -12,7 +12,8 @@ Internal (between our own processes):
     ventilator -> sink     [REGISTER, job_id, identity, request_id, n_rows]
                            [CONTROL, identity, request_id, json]
                            [ERROR, identity, request_id, error_type, message]
-    worker -> sink         [RESULT, job_id, offset, json_info, raw_bytes]
+    worker -> sink         [RESULT, job_id, offset, json_info, raw_bytes, job_id, offset, ...]: four frames
+                           per part of a batch, in one message
                            [FAIL, job_id, error_type, message]
 """
 

@@ -231,10 +231,11 @@ class Sink:
     def _handle(self, frames: list[bytes]) -> bool:
         """Handle one internal message; False means stop."""
         kind = frames[0]
-        if kind == protocol.RESULT:
-            _, job_id, offset, info, raw = frames
-            array, tokens = protocol.decode_array(info, raw)
-            self._publish_if_done(self.table.add_result(int(job_id), int(offset), array, tokens or None))
+        if kind == protocol.RESULT:  # four frames per part
+            for at in range(1, len(frames), 4):
+                job_id, offset, info, raw = frames[at:at + 4]
+                array, tokens = protocol.decode_array(info, raw)
+                self._publish_if_done(self.table.add_result(int(job_id), int(offset), array, tokens or None))
         elif kind == protocol.REGISTER:
             _, job_id, identity, request_id, n_rows = frames
             self._publish_if_done(self.table.register(int(job_id), identity, request_id, int(n_rows)))

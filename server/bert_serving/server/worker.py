@@ -180,17 +180,20 @@ class Worker:
             for part in parts:
                 self._fail(part, type(error).__name__, str(error))
             return
-        start = 0
+        # One message for the whole group: sent part by part, the first answers brought their clients back to
+        # the ventilator before the DONE that follows the last part, and ReturnWait took them for others.
+        frames, start = [protocol.RESULT], 0
         for part in parts:
             end = start + len(part)
-            self._send(part, vectors[start:end], tokens[start:end])
+            frames += self._result_frames(part, vectors[start:end], tokens[start:end])
             start = end
+        self.to_sink.send_multipart(frames)
 
-    def _send(self, part: PendingPart, vectors: np.ndarray, tokens: list) -> None:
+    def _result_frames(self, part: PendingPart, vectors: np.ndarray, tokens: list) -> list[bytes]:
         if self.trim_token_level:
             vectors = vectors[:, :max(len(row) for row in tokens)]
         info, raw = protocol.encode_array(vectors, tokens if self.config.show_tokens else None)
-        self.to_sink.send_multipart([protocol.RESULT, b'%d' % part.job_id, b'%d' % part.offset, info, raw])
+        return [b'%d' % part.job_id, b'%d' % part.offset, info, raw]
 
     def _fail(self, part: PendingPart, error_type: str, message: str) -> None:
         self.to_sink.send_multipart([protocol.FAIL, b'%d' % part.job_id, error_type.encode(), message.encode()])
