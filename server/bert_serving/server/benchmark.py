@@ -50,14 +50,15 @@ def session_pids(session_id: int) -> list[int]:
 
 def free_port() -> int:
     """A loopback TCP port nobody uses right now, from LISTEN_PORTS."""
-    for port in random.sample(LISTEN_PORTS, 100):
+    tries = 100
+    for port in random.sample(LISTEN_PORTS, tries):
         with socket.socket() as probe:
             try:
                 probe.bind(('127.0.0.1', port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f'no free port among 100 tried in {LISTEN_PORTS}')
+    raise RuntimeError(f'no free port among {tries} tried in {LISTEN_PORTS}')
 
 
 def start_side_by_side(starters) -> list:
