@@ -43,11 +43,13 @@ def main(argv=None):
 
 def measure(args, work) -> dict:
     from bert_serving.server.model.checkpoint import locate_model
+    from bert_serving.server.model.chunking import CPU_CONCURRENT_PASSES
     from bert_serving.server.model.encoder import SentenceEncoder
-    from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
+    from bert_serving.server.model.graph import GraphOptions, build_frozen_graph, share_cores_between_passes
     from bert_serving.server.model.packaged import prepare_model
     from bert_serving.server.model.strategy import PoolingStrategy
 
+    share_cores_between_passes(CPU_CONCURRENT_PASSES)  # before the graph is built: threads as a worker's
     model_dir = args.model_dir or prepare_model(os.path.join(work, 'minilm'))
     files = locate_model(model_dir)
     strategy = PoolingStrategy.from_string(args.pooling_strategy)

@@ -17,10 +17,12 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from bert_serving.server.model.chunking import CPU_CONCURRENT_PASSES
 from common import (BENCH_PYTHON, BENCH_SETUP, HttpEncoder, Row, ScriptSession, best_seconds, build_graph,
                     in_process_encoder, latencies_ms, load_average, natural_sentences, percentile, print_report,
                     run_json, start_server, take)
@@ -38,6 +40,9 @@ class Bench:
     """What several ratios share, made on first use: sentences, the in-process encoder, the server."""
 
     def __init__(self, args):
+        from bert_serving.server.model.graph import share_cores_between_passes
+
+        share_cores_between_passes(CPU_CONCURRENT_PASSES)  # before the graph is built: threads as a worker's
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix='bert-bench-'))
         self._client = None
@@ -144,12 +149,15 @@ def natural_text(bench: Bench) -> Row:
     def aware():
         return np.concatenate([encoder.encode(b)[0] for b in batches])
 
+    def padded_pass(texts):
+        features = encoder.features.build(texts, pad_to=length)
+        return encoder.runner.run(features.input_ids, features.input_mask, features.input_type_ids)
+
+    halves = ThreadPoolExecutor(CPU_CONCURRENT_PASSES)  # each batch's halves at once, as the encoder runs passes
+
     def padded():
-        out = []
-        for batch in batches:
-            features = encoder.features.build(batch, pad_to=length)
-            out.append(encoder.runner.run(features.input_ids, features.input_mask, features.input_type_ids))
-        return np.concatenate(out)
+        return np.concatenate([vectors for batch in batches
+                               for vectors in halves.map(padded_pass, chunks(batch, -(-len(batch) // 2)))])
 
     difference = float(np.abs(aware() - padded()).max())  # also warms both up
     aware_s, padded_s = best_seconds([aware, padded], args.repeat)
@@ -308,14 +316,23 @@ def useful_flops(tokens: list[list[str]], model_dir, layers: int) -> float:
     return float(layers * per_layer.sum())
 
 
-def matmul_seconds(size: int):
-    """A function timing one float32 ``size x size`` matmul on the CPU, as TensorFlow runs it."""
-    from bert_serving.server.model.tensorflow_quiet import tf
+class MatmulPeak:
+    """This machine's float32 matmul rate, in processes of their own (``matmul_peak.py``): the faster of one
+    ``size x size`` matmul on TensorFlow's default threads (the issue's yardstick) and one single-threaded
+    matmul per core at once (how the encoder's passes run on a CPU, and the faster of the two there)."""
 
-    with tf.device('/CPU:0'):
-        a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
-        tf.matmul(a, b).numpy()
-    return lambda: tf.matmul(a, b).numpy()
+    def __init__(self, size: int):
+        cores = len(os.sched_getaffinity(0))
+        self.sessions = [ScriptSession(sys.executable, 'matmul_peak.py', size, 0, 1),
+                         ScriptSession(sys.executable, 'matmul_peak.py', size, 1, cores)]
+
+    def gflops(self) -> list[float]:
+        """GFLOP/s of each way, measured now, best of three rounds."""
+        return [session.ask('time')['gflops'] for session in self.sessions]
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()
 
 
 def hardware(bench: Bench) -> Row:
@@ -328,21 +345,24 @@ def hardware(bench: Bench) -> Row:
     requests = [[batch] * (args.big_requests + 1)] * args.big_clients
     layers = load_config(locate_model(args.model_dir)).num_hidden_layers - 1  # through layer -2, the pooled one
     flops = useful_flops(bench.encoder.features.tokenize(batch), args.model_dir, layers)
-    matmul = matmul_seconds(args.matmul_size)
-    served, local = 0.0, 0.0
-    peak_s = float('inf')
-    for _ in range(args.repeat):
-        served = max(served, measure_throughput(bench.server, requests).sentences_per_s)
-        peak_s = min(peak_s, *best_seconds([matmul], 3))
-        local = max(local, args.batch / best_seconds([lambda: bench.encoder.encode(batch)], 1)[0])
-    peak = 2 * args.matmul_size ** 3 / peak_s / 1e9
+    matmul = MatmulPeak(args.matmul_size)
+    served, local, peaks = 0.0, 0.0, [0.0, 0.0]
+    try:
+        for _ in range(args.repeat):
+            served = max(served, measure_throughput(bench.server, requests).sentences_per_s)
+            peaks = [max(best, now) for best, now in zip(peaks, matmul.gflops())]
+            local = max(local, args.batch / best_seconds([lambda: bench.encoder.encode(batch)], 1)[0])
+    finally:
+        matmul.close()
+    peak = max(peaks)
     gflops, local_gflops = (speed / args.batch * flops / 1e9 for speed in (served, local))
     ratio = gflops / peak
     return Row(f'10 distance to the hardware: {args.big_clients} clients x {args.batch} sentences, max_seq_len '
                f'{args.max_seq_len}, useful FLOPs ({layers} layers, real tokens) per second vs a '
                f'{args.matmul_size}x{args.matmul_size} float32 matmul', f'{gflops:.0f} GFLOP/s ({served:.0f} '
-               f'sentences/s; in-process {local_gflops:.0f} GFLOP/s)', f'matmul peak {peak:.0f} GFLOP/s',
-               f'{ratio:.2f}', '>= 0.75', ratio >= 0.75)
+               f'sentences/s; in-process {local_gflops:.0f} GFLOP/s)', f'matmul peak {peak:.0f} GFLOP/s (one '
+               f'matmul {peaks[0]:.0f}, one per core at once {peaks[1]:.0f})', f'{ratio:.2f}', '>= 0.75',
+               ratio >= 0.75)
 
 
 def tokenizer(bench: Bench) -> Row:

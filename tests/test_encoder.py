@@ -1,5 +1,7 @@
 """SentenceEncoder: features + graph + output shapes, on the tiny model and on MiniLM."""
 import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from bert_serving.server.model.checkpoint import locate_model
 from bert_serving.server.model.chunking import (PACK_WIDTH, cut_chunks, default_concurrent_passes,
                                                 default_max_batch_tokens, grid_width, pack_rows, padded_row_count,
-                                                row_room, sentence_slots)
+                                                row_room, sentence_slots, split_lone_chunk)
 from bert_serving.server.model.encoder import SentenceEncoder
 from bert_serving.server.model.graph import GraphOptions, build_frozen_graph
 from bert_serving.server.model.strategy import PoolingStrategy
@@ -80,13 +82,40 @@ def test_pooled_encoders_pack_sentences_and_token_level_ones_do_not(tiny_model_d
 
 
 def test_small_packed_passes_run_on_the_width_grid_others_at_their_fullest_row(tiny_model_dirs, tiny_graphs):
-    pooled = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25, max_batch_tokens=4096)
+    pooled = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25, max_batch_tokens=4096, concurrent_passes=1)
     assert [forward.chunk.width for forward in pooled.plan(np.array([20, 20, 19]))] == [64]  # one row of 59
     assert [(f.chunk.rows, f.chunk.width) for f in pooled.plan(np.array([20] * 72))] == [(24, 60)]  # 24 rows of 60
     assert [forward.chunk.width for forward in pooled.plan(np.array([13]))] == [13]
     assert [forward.chunk.width for forward in pooled.plan(np.array([25, 25, 25, 25, 20, 19]))] == [50]  # 2 x 25
-    token_level = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, 25)
+    token_level = tiny_encoder(tiny_model_dirs, tiny_graphs, S.NONE, 25, concurrent_passes=1)
     assert [forward.chunk.width for forward in token_level.plan(np.array([25, 25, 13]))] == [25]
+
+
+def test_a_call_of_one_chunk_runs_as_two_passes_when_passes_run_at_once(tiny_model_dirs, tiny_graphs):
+    lengths = np.array([8] * 6 + [16] * 3 + [20])  # sorted, one chunk within the budget
+    assert cut_chunks(lengths, 20, 1024) == [(0, 10, 10, 20)]
+    halves = split_lone_chunk(cut_chunks(lengths, 20, 1024), lengths, 20)
+    assert halves == [(0, 6, 6, 8), (6, 10, 4, 20)]  # 48 and 80 tokens: the most even of the cuts
+    assert split_lone_chunk(cut_chunks(lengths[:1], 8, 1024), lengths[:1], 8) == [(0, 1, 1, 8)]  # one row stays
+    several = cut_chunks(np.array([8] * 200), 8, 1024)
+    assert split_lone_chunk(several, np.array([8] * 200), 8) == several
+    texts = [' '.join(['word'] * (i % 9 + 1)) for i in range(20)]
+    at_once = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
+    in_turn = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25, concurrent_passes=1)
+    assert [len(encoder.plan(encoder.features.build(texts).input_mask.sum(1))) for encoder in (at_once, in_turn)] == [2, 1]
+    np.testing.assert_allclose(at_once.encode(texts)[0], in_turn.encode(texts)[0], atol=1e-6)
+
+
+def test_an_encoder_in_a_fresh_process_gives_each_pass_its_share_of_the_cores(tiny_model_dirs, tiny_graphs):
+    code = ('import os, sys\n'
+            'from bert_serving.server.model.encoder import SentenceEncoder\n'
+            'from bert_serving.server.model.tensorflow_quiet import tf\n'
+            'SentenceEncoder(sys.argv[1], sys.argv[2], 25).encode(["a"])\n'
+            'print(tf.config.threading.get_intra_op_parallelism_threads(), len(os.sched_getaffinity(0)))\n')
+    out = subprocess.run([sys.executable, '-c', code, tiny_graphs[S.REDUCE_MEAN], str(tiny_model_dirs['hf'] / 'vocab.txt')],
+                         capture_output=True, text=True, timeout=300, check=True).stdout.split()
+    threads, cores = map(int, out[-2:])
+    assert threads == max(1, cores // 2)
 
 
 def test_packed_rows_change_no_result(tiny_model_dirs, tiny_graphs):

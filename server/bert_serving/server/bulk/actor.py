@@ -76,11 +76,13 @@ class PartEncoder:
 
 
 def _limit_threads(cpus: float) -> None:
-    """As many TensorFlow threads as CPUs Ray gave the actor, so actors sharing a machine do not fight."""
+    """As many TensorFlow threads as CPUs Ray gave the actor (shared by the encoder's passes that run at once),
+    so actors sharing a machine do not fight."""
+    from ..model.chunking import CPU_CONCURRENT_PASSES, threads_per_pass
     from ..model.tensorflow_quiet import tf
 
     threads = max(1, int(cpus))
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads_per_pass(threads, CPU_CONCURRENT_PASSES))
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 

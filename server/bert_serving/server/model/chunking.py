@@ -134,6 +134,28 @@ def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int
     return chunks[::-1]
 
 
+def split_lone_chunk(chunks: list[Chunk], sorted_lengths: np.ndarray, max_width: int,
+                     sentence_cap: int | None = None) -> list[Chunk]:
+    """``cut_chunks``' cut of a call into passes that run at once: a lone chunk of two rows or more cut in two, at
+    the row that best balances their tokens, so that a small call keeps both pass threads (and, with one
+    intra-op thread per pass, both cores) busy. Other cuts as they are."""
+    if len(chunks) != 1 or chunks[0].stop - chunks[0].start < 2:
+        return chunks
+    widths = np.minimum(grid_width(np.asarray(sorted_lengths, dtype=np.int64), sentence_cap), max_width)
+    count = len(widths)
+
+    def halves(middle: int) -> tuple[Chunk, Chunk]:
+        return (Chunk(0, middle, padded_row_count(middle), int(widths[middle - 1])),
+                Chunk(middle, count, padded_row_count(count - middle), int(widths[-1])))
+    return list(min((halves(middle) for middle in range(1, count)),
+                    key=lambda pair: max(chunk.rows * chunk.width for chunk in pair)))
+
+
+def threads_per_pass(cores: int, passes: int) -> int:
+    """TensorFlow's intra-op threads when ``passes`` forward passes share ``cores``: each its share, at least one."""
+    return max(1, cores // passes)
+
+
 def _padded_row_counts(rows: np.ndarray) -> np.ndarray:
     """``padded_row_count`` of each of ``rows``."""
     return np.where(rows <= EXACT_ROWS, rows, round_up(rows, ROW_STEP))

@@ -13,9 +13,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .chunking import (EXACT_ROWS, Chunk, cut_chunks, default_concurrent_passes, default_max_batch_tokens, grid_width,
-                       pack_rows, row_room, sentence_slots)
+                       pack_rows, row_room, sentence_slots, split_lone_chunk)
 from .features import FeatureBuilder
-from .graph import FrozenGraphRunner
+from .graph import FrozenGraphRunner, share_cores_between_passes
 from .strategy import PoolingStrategy
 from .tokenization import FullTokenizer
 
@@ -49,10 +49,12 @@ class SentenceEncoder:
         self.features = FeatureBuilder(FullTokenizer(vocab_path, do_lower_case), max_seq_len,
                                        model_max_len=model_max_len, add_special_tokens=add_special_tokens,
                                        max_segments=max_segments)
+        passes = concurrent_passes or default_concurrent_passes(device)
+        if passes > 1:
+            share_cores_between_passes(passes)
         self.runner = FrozenGraphRunner(graph_path, device=device, xla=xla)
         self.token_level = pooling_strategy is PoolingStrategy.NONE
         self.max_batch_tokens = max_batch_tokens or default_max_batch_tokens(device)
-        passes = concurrent_passes or default_concurrent_passes(device)
         self._pass_threads = ThreadPoolExecutor(passes, thread_name_prefix='forward-pass') if passes > 1 else None
         # Length of token-level results; None = the longest sentence of each call.
         if max_seq_len is not None:
@@ -115,8 +117,10 @@ class SentenceEncoder:
             rows = pack_rows(lengths, room=row_room(int(lengths.max()), self.max_batch_tokens, cap))
         fills = np.array([lengths[row].sum() for row in rows])
         order = np.argsort(fills, kind='stable')
-        passes = [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk)
-                  for chunk in cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens, cap)]
+        chunks = cut_chunks(fills[order], int(fills.max()), self.max_batch_tokens, cap)
+        if self._pass_threads is not None:
+            chunks = split_lone_chunk(chunks, fills[order], int(fills.max()), cap)
+        passes = [ForwardPass([rows[r] for r in order[chunk.start:chunk.stop]], chunk) for chunk in chunks]
         return [_on_width_grid(forward, cap) for forward in passes]
 
     def _allocate(self, num_rows: int, dim: int, longest: int) -> np.ndarray:
