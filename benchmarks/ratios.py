@@ -319,7 +319,7 @@ def useful_flops(tokens: list[list[str]], model_dir, layers: int) -> float:
 class MatmulPeak:
     """This machine's float32 matmul rate, in processes of their own (``matmul_peak.py``): the faster of one
     ``size x size`` matmul on TensorFlow's default threads (the issue's yardstick) and one single-threaded
-    matmul per core at once (how the encoder's passes run on a CPU, and the faster of the two there)."""
+    matmul per core at once (how the encoder's passes run on a CPU)."""
 
     def __init__(self, size: int):
         cores = len(os.sched_getaffinity(0))

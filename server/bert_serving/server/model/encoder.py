@@ -39,7 +39,8 @@ class SentenceEncoder:
     ``chunking.default_max_batch_tokens``). ``concurrent_passes`` forward passes of a call run at once, on
     threads of their own (None: the device's default, see ``chunking.default_concurrent_passes``): on a CPU one
     pass's single-threaded steps (feeding its inputs, attention's small kernels, LayerNorm) leave cores idle
-    that the other's matrix multiplications fill.
+    that the other's matrix multiplications fill. Each pass gets its share of the cores as TensorFlow's intra-op
+    threads (``graph.share_cores_between_passes``), and a call that fits one chunk runs as two.
     """
 
     def __init__(self, graph_path, vocab_path, max_seq_len: int | None, do_lower_case=True, add_special_tokens=True,
