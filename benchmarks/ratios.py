@@ -153,14 +153,13 @@ def natural_text(bench: Bench) -> Row:
         features = encoder.features.build(texts, pad_to=length)
         return encoder.runner.run(features.input_ids, features.input_mask, features.input_type_ids)
 
-    halves = ThreadPoolExecutor(CPU_CONCURRENT_PASSES)  # each batch's halves at once, as the encoder runs passes
-
     def padded():
         return np.concatenate([vectors for batch in batches
                                for vectors in halves.map(padded_pass, chunks(batch, -(-len(batch) // 2)))])
 
-    difference = float(np.abs(aware() - padded()).max())  # also warms both up
-    aware_s, padded_s = best_seconds([aware, padded], args.repeat)
+    with ThreadPoolExecutor(CPU_CONCURRENT_PASSES) as halves:  # each batch's halves at once, as the encoder's passes
+        difference = float(np.abs(aware() - padded()).max())  # also warms both up
+        aware_s, padded_s = best_seconds([aware, padded], args.repeat)
     n = sum(map(len, batches))
     tokens = np.mean([len(t) for t in encoder.features.tokenize(bench.natural[:args.natural_sentences])])
     ratio = padded_s / aware_s

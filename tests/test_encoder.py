@@ -102,7 +102,8 @@ def test_a_call_of_one_chunk_runs_as_two_passes_when_passes_run_at_once(tiny_mod
     texts = [' '.join(['word'] * (i % 9 + 1)) for i in range(20)]
     at_once = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25)
     in_turn = tiny_encoder(tiny_model_dirs, tiny_graphs, S.REDUCE_MEAN, 25, concurrent_passes=1)
-    assert [len(encoder.plan(encoder.features.build(texts).input_mask.sum(1))) for encoder in (at_once, in_turn)] == [2, 1]
+    call_lengths = at_once.features.build(texts).input_mask.sum(1)
+    assert [len(encoder.plan(call_lengths)) for encoder in (at_once, in_turn)] == [2, 1]
     np.testing.assert_allclose(at_once.encode(texts)[0], in_turn.encode(texts)[0], atol=1e-6)
 
 
@@ -112,7 +113,8 @@ def test_an_encoder_in_a_fresh_process_gives_each_pass_its_share_of_the_cores(ti
             'from bert_serving.server.model.tensorflow_quiet import tf\n'
             'SentenceEncoder(sys.argv[1], sys.argv[2], 25).encode(["a"])\n'
             'print(tf.config.threading.get_intra_op_parallelism_threads(), len(os.sched_getaffinity(0)))\n')
-    out = subprocess.run([sys.executable, '-c', code, tiny_graphs[S.REDUCE_MEAN], str(tiny_model_dirs['hf'] / 'vocab.txt')],
+    vocab = str(tiny_model_dirs['hf'] / 'vocab.txt')
+    out = subprocess.run([sys.executable, '-c', code, tiny_graphs[S.REDUCE_MEAN], vocab],
                          capture_output=True, text=True, timeout=300, check=True).stdout.split()
     threads, cores = map(int, out[-2:])
     assert threads == max(1, cores // 2)

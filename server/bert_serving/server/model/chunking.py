@@ -116,7 +116,7 @@ def cut_chunks(sorted_lengths: np.ndarray, max_width: int, max_batch_tokens: int
     width (a row longer than that runs alone): the fewest padded tokens, counting ``PASS_COST_TOKENS`` for
     each forward pass. Chunk widths are on the grid of ``grid_width`` up to ``max_width``. Dynamic programming
     over where each chunk starts."""
-    widths = np.minimum(grid_width(np.asarray(sorted_lengths, dtype=np.int64), sentence_cap), max_width)
+    widths = _end_widths(sorted_lengths, max_width, sentence_cap)
     cost = np.zeros(len(widths) + 1)          # cost[i]: the cheapest cut of the first i rows
     start = np.zeros(len(widths) + 1, dtype=np.int64)
     for stop in range(1, len(widths) + 1):
@@ -141,7 +141,7 @@ def split_lone_chunk(chunks: list[Chunk], sorted_lengths: np.ndarray, max_width:
     intra-op thread per pass, both cores) busy. Other cuts as they are."""
     if len(chunks) != 1 or chunks[0].stop - chunks[0].start < 2:
         return chunks
-    widths = np.minimum(grid_width(np.asarray(sorted_lengths, dtype=np.int64), sentence_cap), max_width)
+    widths = _end_widths(sorted_lengths, max_width, sentence_cap)
     count = len(widths)
 
     def halves(middle: int) -> tuple[Chunk, Chunk]:
@@ -154,6 +154,12 @@ def split_lone_chunk(chunks: list[Chunk], sorted_lengths: np.ndarray, max_width:
 def threads_per_pass(cores: int, passes: int) -> int:
     """TensorFlow's intra-op threads when ``passes`` forward passes share ``cores``: each its share, at least one."""
     return max(1, cores // passes)
+
+
+def _end_widths(sorted_lengths: np.ndarray, max_width: int, sentence_cap: int | None) -> np.ndarray:
+    """The width of a chunk that ends at each of the rows sorted by ascending length: on the grid, at most
+    ``max_width``."""
+    return np.minimum(grid_width(np.asarray(sorted_lengths, dtype=np.int64), sentence_cap), max_width)
 
 
 def _padded_row_counts(rows: np.ndarray) -> np.ndarray:
