@@ -38,11 +38,16 @@ class RayCluster:
         self.port = free_port()
         self.address = f'127.0.0.1:{self.port}'
         self.log = root / 'ray.log'
-        self.nodes = [self._start('--head', '--port', self.port, '--include-dashboard=false',
-                                  '--ray-client-server-port', free_port(), '--temp-dir', self.temp_dir)]
-        self._wait_for_nodes(1)
-        self.nodes.append(self._start('--address', self.address))
-        self._wait_for_nodes(2)
+        self.nodes = []
+        try:
+            self.nodes.append(self._start('--head', '--port', self.port, '--include-dashboard=false',
+                                          '--ray-client-server-port', free_port(), '--temp-dir', self.temp_dir))
+            self._wait_for_nodes(1)
+            self.nodes.append(self._start('--address', self.address))
+            self._wait_for_nodes(2)
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, *role) -> subprocess.Popen:
         command = [BIN / 'ray', 'start', '--block', '--num-cpus', 1, '--object-store-memory', 80 << 20,
@@ -55,16 +60,26 @@ class RayCluster:
                                     start_new_session=True, env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
 
     def _wait_for_nodes(self, count: int) -> None:
+        """Until ``count`` nodes are alive; a node that exits, or 120 s, is an error naming the log.
+
+        Each look is a process of its own with a time limit: ray.init retries forever when no head answers.
+        """
         script = ('import ray; ray.init(address="%s", logging_level="ERROR"); '
                   'print(sum(n["Alive"] for n in ray.nodes()))' % self.address)
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                                    env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
+            exited = [('head', 'worker')[index] for index, node in enumerate(self.nodes) if node.poll() is not None]
+            if exited:
+                raise RuntimeError(f'the {exited[0]} node exited:\n{self.log.read_text()[-3000:]}')
+            try:
+                result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=30,
+                                        env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
+            except subprocess.TimeoutExpired:
+                continue
             if result.stdout.strip() == str(count):
                 return
             time.sleep(1)
-        raise RuntimeError(f'{count} Ray nodes not up in 90 s:\n{self.log.read_text()[-3000:]}')
+        raise RuntimeError(f'{count} Ray nodes not up in 120 s:\n{self.log.read_text()[-3000:]}')
 
     def stop(self) -> None:
         for node in reversed(self.nodes):
@@ -85,7 +100,16 @@ class RayCluster:
 
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    ray_cluster = RayCluster(tmp_path_factory.mktemp('ray'))
+    """The cluster; started a second time, on other ports, when the first start fails.
+
+    A port found free can be taken before Ray binds it (by another test process, or by Ray itself).
+    """
+    root = tmp_path_factory.mktemp('ray')
+    try:
+        ray_cluster = RayCluster(root)
+    except RuntimeError as first:
+        print(f'the first Ray cluster did not start; starting another: {first}', file=sys.stderr)
+        ray_cluster = RayCluster(root)
     yield ray_cluster
     ray_cluster.stop()
 
