@@ -10,6 +10,7 @@ import pytest
 
 pa = pytest.importorskip('pyarrow', reason='the bulk extra: pip install "bert-serving-server[bulk]"')
 from pyarrow import parquet  # noqa: E402
+from servers import free_port  # noqa: E402
 
 from bert_serving.server.args import get_encode_parser  # noqa: E402
 from bert_serving.server.bulk.inputs import BadInputError, find_inputs, read_rows  # noqa: E402
@@ -143,9 +144,13 @@ def test_without_ray_the_command_says_how_to_install_it(tmp_path):
 
 def test_bad_options_and_input_are_one_line_and_exit_2(tiny_model_dirs, tmp_path):
     (tmp_path / 'a.txt').write_text('fine\n')
+    nobody = free_port()  # an address where no cluster answers: refused at once, not retried forever
     cases = [(['-input', tmp_path / 'none*.txt'], 'none*.txt: no such file'),
              (['-input', tmp_path / 'a.txt', '-pooling_strategy', 'NONE'], 'pick another strategy'),
-             (['-input', tmp_path / 'a.txt', '-pooling_layer', '-9'], '-pooling_layer [-9] is out of range')]
+             (['-input', tmp_path / 'a.txt', '-pooling_layer', '-9'], '-pooling_layer [-9] is out of range'),
+             (['-input', tmp_path / 'a.txt', '-ray_address', 'head-node'], 'expected auto, host:port or ray://'),
+             (['-input', tmp_path / 'a.txt', '-ray_address', f'127.0.0.1:{nobody}'],
+              f'-ray_address 127.0.0.1:{nobody}: no Ray cluster answers there (Connection refused)')]
     for extra, message in cases:
         result = run_encode('-model_dir', tiny_model_dirs['hf'], '-output_dir', tmp_path / 'out', *extra)
         assert result.returncode == 2, result.stderr

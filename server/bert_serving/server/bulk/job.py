@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from .manifest import describe_run, finish_manifest, open_output_dir
 from .parts import plan_parts, scan_parts, verify_output
 
 ACTOR_START_TIMEOUT_S = 600
+CLUSTER_ANSWER_TIMEOUT_S = 10
 
 def encode_corpus(args, log=print) -> dict:
     """Encode every row of ``args.input`` not yet in ``args.output_dir``; return the final manifest.
@@ -35,6 +37,7 @@ def encode_corpus(args, log=print) -> dict:
                          'per row: pick another strategy')
     inputs = find_inputs(args.input, args.input_format)
     files, config = check_encoding_options(args)
+    check_ray_address(args.ray_address)
     manifest = open_output_dir(args.output_dir, describe_run(args), args.overwrite)
     done = scan_parts(args.output_dir)
     finished = _finished_sources(done, args.rows_per_part)
@@ -64,6 +67,22 @@ def _finished_sources(done: dict[str, dict], rows_per_part: int) -> set[str]:
     for info in done.values():
         counts.setdefault(info['source'], [info['file_rows'], 0])[1] += 1
     return {name for name, (rows, parts) in counts.items() if parts == max(1, -(-rows // rows_per_part))}
+
+
+def check_ray_address(address: str | None) -> None:
+    """Refuse a ``host:port`` or ``ray://host:port`` where nothing answers: ray.init would retry it forever.
+
+    Raises ValueError naming the address; ``None`` (a local cluster) and ``auto`` pass unchecked.
+    """
+    if address in (None, 'auto'):
+        return
+    host, _, port = address.removeprefix('ray://').rpartition(':')
+    if not host or not port.isdigit():
+        raise ValueError(f'-ray_address {address}: expected auto, host:port or ray://host:port')
+    try:
+        socket.create_connection((host.strip('[]'), int(port)), timeout=CLUSTER_ANSWER_TIMEOUT_S).close()
+    except OSError as error:
+        raise ValueError(f'-ray_address {address}: no Ray cluster answers there ({error.strerror or error})') from None
 
 
 @contextlib.contextmanager
