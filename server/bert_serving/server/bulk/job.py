@@ -25,6 +25,7 @@ from .parts import plan_parts, scan_parts, verify_output
 ACTOR_START_TIMEOUT_S = 600
 CLUSTER_ANSWER_TIMEOUT_S = 10
 
+
 def encode_corpus(args, log=print) -> dict:
     """Encode every row of ``args.input`` not yet in ``args.output_dir``; return the final manifest.
 
