@@ -214,7 +214,7 @@ def test_encodes_every_row_once_on_both_nodes_as_the_server_does(cluster, tiny_m
     assert 'every row exactly once' in log
 
     again = subprocess.run(encode_command(tiny_model_dirs['hf'], corpus, output, '-max_seq_len', 16),
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and 'max_seq_len 32 there, 16 here' in again.stderr
 
 
