@@ -68,9 +68,9 @@ class RayCluster:
                   'print(sum(n["Alive"] for n in ray.nodes()))' % self.address)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            exited = [('head', 'worker')[index] for index, node in enumerate(self.nodes) if node.poll() is not None]
-            if exited:
-                raise RuntimeError(f'the {exited[0]} node exited:\n{self.log.read_text()[-3000:]}')
+            for role, node in zip(('head', 'worker'), self.nodes):
+                if node.poll() is not None:
+                    raise RuntimeError(f'the {role} node exited:\n{self.log.read_text()[-3000:]}')
             try:
                 result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=30,
                                         env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
@@ -216,6 +216,11 @@ def test_encodes_every_row_once_on_both_nodes_as_the_server_does(cluster, tiny_m
     again = subprocess.run(encode_command(tiny_model_dirs['hf'], corpus, output, '-max_seq_len', 16),
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and 'max_seq_len 32 there, 16 here' in again.stderr
+
+    # A finished output needs no cluster: an address where none answers is not even tried.
+    done = subprocess.run([*encode_command(tiny_model_dirs['hf'], corpus, output), '-ray_address',
+                           f'127.0.0.1:{free_port()}'], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and '4 input files, 4 already encoded' in done.stderr, done.stderr[-3000:]
 
 
 def wait_for_parts(output: Path, count: int, process: subprocess.Popen, log: Path) -> dict[str, dict]:

@@ -38,7 +38,6 @@ def encode_corpus(args, log=print) -> dict:
                          'per row: pick another strategy')
     inputs = find_inputs(args.input, args.input_format)
     files, config = check_encoding_options(args)
-    check_ray_address(args.ray_address)
     manifest = open_output_dir(args.output_dir, describe_run(args), args.overwrite)
     done = scan_parts(args.output_dir)
     finished = _finished_sources(done, args.rows_per_part)
@@ -47,6 +46,7 @@ def encode_corpus(args, log=print) -> dict:
     started = time.perf_counter()
     timing = {'rows_encoded': 0}
     if pending:
+        check_ray_address(args.ray_address)  # only a run with work to do needs the cluster
         with ThreadPoolExecutor(max_workers=1) as builder:  # build the graph while Ray starts
             graph = builder.submit(_timed_build, files, args)
             with _ray_session(args) as ray:
