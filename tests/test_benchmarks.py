@@ -118,3 +118,10 @@ def test_finetune_benchmark_prints_its_three_rows_with_their_goals(tiny_model_di
     assert re.fullmatch(r'\d+ rows/s with 2 processes', rows[1]['ours'])
     for row in (rows[0], rows[2]):  # the PyTorch side runs where .venv-bench is installed
         assert row['ours'] == 'not run' and 'no .venv-bench' in row['baseline'] or re.match(r'[\d.]+ ', row['ours'])
+
+
+def test_free_port_never_gives_this_process_the_same_port_twice():
+    # The callers bind later (a server after building its graph), so a repeat would start two listeners on one
+    # port; 1000 random picks from LISTEN_PORTS would all but surely repeat one without the check.
+    ports = [free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)

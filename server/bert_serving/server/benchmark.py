@@ -33,6 +33,7 @@ WORDS_WHEN_DYNAMIC = 25  # sentence length in words when -max_seq_len is NONE
 # connection between the moment it is found free and the moment the server binds it (seconds later, after
 # the graph is built), and the server then stops with "Address already in use".
 LISTEN_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()  # ports free_port returned: their callers bind them later, so never twice
 
 
 def session_pids(session_id: int) -> list[int]:
@@ -49,15 +50,19 @@ def session_pids(session_id: int) -> list[int]:
 
 
 def free_port() -> int:
-    """A loopback TCP port nobody uses right now, from LISTEN_PORTS."""
+    """A loopback TCP port nobody uses right now, from LISTEN_PORTS, and not one this process was given before:
+    a server binds its ports seconds later, so two calls in a row must not return the same one."""
     tries = 100
     for port in random.sample(LISTEN_PORTS, tries):
+        if port in _handed_out:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(('127.0.0.1', port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError(f'no free port among {tries} tried in {LISTEN_PORTS}')
 
 
