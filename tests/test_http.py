@@ -393,6 +393,29 @@ def test_proxy_exits_when_its_parent_has_gone(logs):
     assert not answers(f'http://127.0.0.1:{port}/health')
 
 
+def test_the_app_process_exits_when_the_proxy_is_killed(logs):
+    with ProxyProcess(free_port(), free_port(), log_dir=logs) as proxy:
+        app_pids = _children(proxy.process.pid)  # granian's worker, which runs the Flask app
+        assert len(app_pids) == 1, app_pids
+        proxy.process.kill()
+        proxy.process.wait()
+        assert wait_until(lambda: _state(app_pids[0]) in ('gone', 'Z'), timeout=10), 'the app outlived the proxy'
+        assert not answers(proxy.url + '/health')
+
+
+def test_a_taken_port_is_one_clear_error(proxy, logs):
+    run = subprocess.run([sys.executable, '-m', 'bert_serving.server.http', '-http_port', str(proxy.http_port),
+                          '-bind', '127.0.0.1'], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.strip().endswith(f'cannot listen on 127.0.0.1:{proxy.http_port}: Address already in use')
+    assert 'Traceback' not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert call(proxy.url + '/encode', {'texts': ['still here']}).status == 200
+
+
+def _children(pid) -> list[int]:
+    return [int(child) for child in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
+
+
 def answers(url) -> bool:
     """True when ``url`` answers 200; False for any other status or no answer."""
     try:

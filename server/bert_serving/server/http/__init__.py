@@ -1,4 +1,4 @@
-"""HTTP proxy of bert-serving: a Flask app, served by waitress, that forwards to the ZeroMQ server
+"""HTTP proxy of bert-serving: a Flask app, served by granian, that forwards to the ZeroMQ server
 through a pool of ``http_max_connect`` clients. Needs ``pip install bert-serving-server[http]``.
 
 - ``POST /encode`` (1.10.0): JSON ``{"id": 1, "texts": [...], "is_tokenized": false}``, or a form with

@@ -1,6 +1,11 @@
-"""The proxy as a process: ``run_http_proxy`` serves it with waitress; ``main`` is the standalone CLI."""
+"""The proxy as a process: ``run_http_proxy`` serves it with granian; ``main`` is the standalone CLI."""
 import argparse
+import functools
+import multiprocessing
 import os
+import signal
+import socket
+import sys
 import threading
 import time
 
@@ -9,22 +14,46 @@ from .app import create_app
 from .config import HttpConfig
 from .pool import connect
 
+WORKER_STOP_TIMEOUT_S = 3  # requests still in flight when the proxy stops get this long to finish
+
 
 def run_http_proxy(config: HttpConfig) -> None:
-    """Serve the proxy with waitress until killed, or until ``config.parent_pid`` has gone."""
-    from waitress import serve
+    """Serve the proxy until SIGTERM or SIGINT, or until ``config.parent_pid`` has gone.
+
+    This process is granian's main process: it owns the port and one worker process, which runs the Flask app.
+    Granian reads and writes HTTP in Rust threads, so the worker's GIL is left to the app: a fifth less CPU
+    per request than waitress, whose HTTP parsing and writing took the GIL from the app (docs/performance.md).
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
 
     logger = set_logger('HTTP', config.verbose)
-    app = create_app(config, connect(config))
+    try:
+        _check_port_is_free(config.bind, config.http_port)
+    except OSError as error:
+        logger.error('the HTTP proxy cannot listen on %s:%d: %s', config.bind, config.http_port, error.strerror)
+        sys.exit(1)
+    # The server starts the proxy as a daemonic process, and daemonic processes may not start children. This
+    # one is still stopped with the server: when it stops, it terminates this process, whose main
+    # thread (granian's) then stops the worker.
+    multiprocessing.current_process().daemon = False
     if config.parent_pid is not None:
-        threading.Thread(target=_exit_with_parent, args=(config.parent_pid, logger), daemon=True,
-                         name='bert-http-parent-watch').start()
+        _watch_parent(config.parent_pid, functools.partial(_stop_as_orphan, config.parent_pid, logger))
+    granian = Granian('bert_serving.server.http.cli:load_app', address=config.bind, port=config.http_port,
+                      interface=Interfaces.WSGI, workers=1, respawn_failed_workers=True,
+                      # threads beyond the pool keep /health answering while every pooled client is busy
+                      blocking_threads=config.http_max_connect + 4, workers_kill_timeout=WORKER_STOP_TIMEOUT_S,
+                      log_level=LogLevels.info if config.verbose else LogLevels.error)
     logger.info('HTTP proxy on http://%s:%d -> tcp://%s:%d/%d with %d pooled clients', config.bind,
                 config.http_port, config.server_ip, config.port, config.port_out, config.http_max_connect)
-    # Threads beyond the pool keep /health answering while every pooled client is busy. Waitress answers
-    # bodies over its own limit in plain text, so its limit sits above ours, which answers in JSON.
-    serve(app, host=config.bind, port=config.http_port, threads=config.http_max_connect + 4,
-          max_request_body_size=4 * config.max_body_bytes, ident='bert-serving')
+    granian.serve(target_loader=functools.partial(load_app, config), wrap_loader=False)
+
+
+def load_app(config: HttpConfig):
+    """The proxy's Flask app, built in granian's worker process, which exits once granian's has gone."""
+    _watch_parent(os.getppid(), functools.partial(os._exit, 0))
+    return create_app(config, connect(config))
 
 
 def main(argv=None) -> None:
@@ -54,9 +83,24 @@ def main(argv=None) -> None:
     run_http_proxy(HttpConfig(**vars(parser.parse_args(argv))))
 
 
-def _exit_with_parent(parent_pid: int, logger) -> None:
-    """Exit the process once the parent has gone (this process was re-parented)."""
-    while os.getppid() == parent_pid:
-        time.sleep(1)
+def _check_port_is_free(host: str, port: int) -> None:
+    """Raise OSError when something listens on ``host:port``. Granian's workers bind with SO_REUSEPORT, so
+    without this a second proxy on a taken port would start and silently answer part of its requests."""
+    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
+        probe.bind((host, port))
+
+
+def _watch_parent(parent_pid: int, on_gone) -> None:
+    """Call ``on_gone()`` from a daemon thread once this process's parent is no longer ``parent_pid``."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        on_gone()
+
+    threading.Thread(target=watch, daemon=True, name='bert-http-parent-watch').start()
+
+
+def _stop_as_orphan(parent_pid: int, logger) -> None:
     logger.info('parent process %d has gone: stopping the HTTP proxy', parent_pid)
-    os._exit(0)
+    os.kill(os.getpid(), signal.SIGTERM)  # granian stops its worker, then itself
