@@ -412,6 +412,14 @@ def test_a_taken_port_is_one_clear_error(proxy, logs):
     assert call(proxy.url + '/encode', {'texts': ['still here']}).status == 200
 
 
+def test_a_server_whose_http_port_is_taken_stops_with_a_clear_error(proxy, tiny_model_dirs, logs):
+    with pytest.raises(RuntimeError, match='server exited with 1') as failed:
+        ServerProcess(tiny_model_dirs['hf'], '-http_port', proxy.http_port, log_dir=logs)
+    assert (f'cannot listen on 127.0.0.1:{proxy.http_port} (Address already in use): is another server using it? '
+            'choose another -http_port') in str(failed.value)
+    assert 'Traceback' not in str(failed.value)
+
+
 def _children(pid) -> list[int]:
     return [int(child) for child in Path(f'/proc/{pid}/task/{pid}/children').read_text().split()]
 

@@ -192,16 +192,23 @@ class BertServer(threading.Thread):
             for worker_id, gpu_id in enumerate(self.device_map)]
 
     def _http_config(self):
+        """The proxy's settings, None without -http_port; raises when its port is taken."""
         if self.args.http_port is None:
             return None
         try:
-            from .http import HttpConfig
+            from .http import HttpConfig, check_port_is_free
         except ImportError as error:
             raise RuntimeError(f'-http_port needs the HTTP extra: pip install "bert-serving-server[http]" ({error})')
         keys = {}
         if self.proxy_secret_key is not None:  # the proxy reads the server's public key from its key pair file
             keys = {'server_public_key': self.args.curve_secret_key, 'client_secret_key': self.proxy_secret_key}
-        return HttpConfig.from_args(self.args, parent_pid=os.getpid(), **keys)
+        config = HttpConfig.from_args(self.args, parent_pid=os.getpid(), **keys)
+        try:
+            check_port_is_free(config.bind, config.http_port)
+        except OSError as error:
+            raise RuntimeError(f'cannot listen on {config.bind}:{config.http_port} ({error.strerror}): is another '
+                               f'server using it? choose another -http_port') from None
+        return config
 
     def run(self) -> None:
         try:

@@ -39,9 +39,10 @@ except ImportError as error:  # pragma: no cover - depends on the install
                       f'install them with: pip install "bert-serving-server[http]"') from error
 
 from .app import APIS, create_app
-from .cli import main, run_http_proxy
+from .cli import check_port_is_free, main, run_http_proxy
 from .config import HttpConfig
 from .errors import ApiError
 from .openapi import openapi_document
 
-__all__ = ['APIS', 'ApiError', 'HttpConfig', 'create_app', 'main', 'openapi_document', 'run_http_proxy']
+__all__ = ['APIS', 'ApiError', 'HttpConfig', 'check_port_is_free', 'create_app', 'main', 'openapi_document',
+           'run_http_proxy']

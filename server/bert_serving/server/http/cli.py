@@ -30,7 +30,7 @@ def run_http_proxy(config: HttpConfig) -> None:
 
     logger = set_logger('HTTP', config.verbose)
     try:
-        _check_port_is_free(config.bind, config.http_port)
+        check_port_is_free(config.bind, config.http_port)
     except OSError as error:
         logger.error('the HTTP proxy cannot listen on %s:%d: %s', config.bind, config.http_port, error.strerror)
         sys.exit(1)
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     run_http_proxy(HttpConfig(**vars(parser.parse_args(argv))))
 
 
-def _check_port_is_free(host: str, port: int) -> None:
+def check_port_is_free(host: str, port: int) -> None:
     """Raise OSError when something listens on ``host:port``. Granian's workers bind with SO_REUSEPORT, so
     without this a second proxy on a taken port would start and silently answer part of its requests."""
     with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as probe:
