@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def _serve(args, log_path: str) -> None:
 
 
 class ServerProcess:
-    """A BertServer with ``args`` in a process of its own; the constructor returns once every worker is ready."""
+    """A BertServer with ``args`` in a process of its own; the constructor returns once every worker is ready
+    and its HTTP proxy (with ``-http_port``) answers."""
 
     def __init__(self, args, ready_timeout: float = 180, log_path: str | None = None):
         self.args = args
@@ -133,17 +135,30 @@ class ServerProcess:
         with self.client(timeout=10_000) as client:
             return client.server_status['statistic']
 
+    def _workers_ready(self) -> bool:
+        try:
+            return self.statistic()['num_ready_worker'] == self.args.num_worker
+        except TimeoutError:
+            return False
+
+    def _proxy_answers(self) -> bool:
+        """True once the HTTP proxy answers /health, or when the server runs none: it may start after the workers."""
+        if getattr(self.args, 'http_port', None) is None:
+            return True
+        try:
+            with urllib.request.urlopen(f'http://{self.ip}:{self.args.http_port}/health', timeout=2) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.process.is_alive():
                 raise RuntimeError(f'the server exited with {self.process.exitcode}; its log ends with:\n'
                                    f'{self.log_tail()}')
-            try:
-                if self.statistic()['num_ready_worker'] == self.args.num_worker:
-                    return
-            except TimeoutError:
-                pass
+            if self._workers_ready() and self._proxy_answers():
+                return
             time.sleep(0.5)
         raise RuntimeError(f'the server was not ready within {timeout} s; its log ends with:\n{self.log_tail()}')
 
