@@ -26,9 +26,10 @@ def natural_sentences() -> list[str]:
     from pydoc_data.topics import topics
 
     paragraphs, current = [], []
+    markup = ('*', '-', '>>>', '...', '|', '+', '=')
     for line in '\n'.join(topics.values()).split('\n'):
         text = line.strip()
-        prose = text and not line.startswith((' ', '\t')) and not text.startswith(('*', '-', '>>>', '...', '|', '+', '='))
+        prose = text and not line.startswith((' ', '\t')) and not text.startswith(markup)
         if prose and not re.fullmatch(r'[=\-~*^"]+', text):
             current.append(text)
         elif current:

@@ -1,4 +1,5 @@
-"""Tokenizer speed on one core (sentences per CPU second), and whether Hugging Face `tokenizers` reproduces our tokens exactly.
+"""Tokenizer speed on one core (sentences per CPU second), and whether Hugging Face `tokenizers` reproduces our
+tokens exactly.
 
 Runs in any Python 3.11+: our tokenizer is loaded from its file (it needs only the standard library),
 `tokenizers` is used when installed (it is in .venv-bench). Prints one JSON object.

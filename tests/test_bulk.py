@@ -30,6 +30,11 @@ OPTIONS = ['-max_seq_len', '32', '-pooling_layer', '-1']
 WORDS = 'the quick brown fox jumps over lazy dog hello world sentence encoding maps text to vectors'.split()
 
 
+def ray_env() -> dict:
+    """The environment of Ray's commands here: the loopback cluster asks for no token."""
+    return {**os.environ, 'RAY_AUTH_MODE': 'disabled'}
+
+
 class RayCluster:
     """A head and one worker node on 127.0.0.1, one CPU each, in sessions of their own (stopped by pid)."""
 
@@ -57,7 +62,7 @@ class RayCluster:
                    '--dashboard-agent-listen-port', free_port(), '--dashboard-agent-grpc-port', free_port()]
         with open(self.log, 'ab') as log:
             return subprocess.Popen([str(part) for part in command], stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
+                                    start_new_session=True, env=ray_env())
 
     def _wait_for_nodes(self, count: int) -> None:
         """Until ``count`` nodes are alive; a node that exits, or 120 s, is an error naming the log.
@@ -73,7 +78,7 @@ class RayCluster:
                     raise RuntimeError(f'the {role} node exited:\n{self.log.read_text()[-3000:]}')
             try:
                 result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=30,
-                                        env={**os.environ, 'RAY_AUTH_MODE': 'disabled'})
+                                        env=ray_env())
             except subprocess.TimeoutExpired:
                 continue
             if result.stdout.strip() == str(count):
@@ -163,9 +168,8 @@ def encode_command(model_dir, corpus, output: Path, *extra) -> list[str]:
 
 
 def start(command, cluster, log: Path) -> subprocess.Popen:
-    env = {**os.environ, 'RAY_AUTH_MODE': 'disabled'}
     return subprocess.Popen([*command, '-ray_address', cluster.address], stdout=open(log, 'wb'),
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                            stderr=subprocess.STDOUT, env=ray_env(), start_new_session=True)
 
 
 def finish(process: subprocess.Popen, log: Path, timeout: float = 150) -> str:
@@ -278,7 +282,7 @@ def test_a_bad_row_read_on_the_cluster_stops_the_run_naming_file_and_row(cluster
     result = subprocess.run([str(BIN / 'bert-serving-encode'), '-model_dir', str(tiny_model_dirs['hf']),
                              '-input', str(tmp_path / 'in' / 'bad.txt'), '-output_dir', str(tmp_path / 'out'),
                              '-num_workers', '1', '-ray_address', cluster.address], capture_output=True, text=True,
-                            env={**os.environ, 'RAY_AUTH_MODE': 'disabled'}, timeout=150)
+                            env=ray_env(), timeout=150)
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.splitlines()[-1] == (
         f'bert-serving-encode: error: {tmp_path}/in/bad.txt: row 1 (line 2): the text is empty '

@@ -1,4 +1,5 @@
-"""docker/: no Docker engine runs here, so entrypoint.sh runs directly on the tiny model, and linters check the files."""
+"""docker/: no Docker engine runs here, so entrypoint.sh runs directly on the tiny model, and linters check the
+files."""
 
 import configparser
 import importlib.util
@@ -45,9 +46,10 @@ def test_entrypoint_starts_a_server_that_encodes_and_turns_healthy(tiny_model_di
                                start_new_session=True)
     try:
         deadline = time.monotonic() + 180
+        log_path = tmp_path / 'entrypoint.log'
         while healthcheck(env) != 0:
-            assert process.poll() is None, (tmp_path / 'entrypoint.log').read_text()
-            assert time.monotonic() < deadline, 'not healthy within 180 s:\n' + (tmp_path / 'entrypoint.log').read_text()
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, 'not healthy within 180 s:\n' + log_path.read_text()
             time.sleep(1)
         with BertClient(port=port, port_out=port_out, timeout=30_000) as client:
             config = client.server_config

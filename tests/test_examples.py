@@ -100,7 +100,8 @@ def test_7_pooling_plot_writes_a_png(minilm_dir, tmp_path):
 
 def test_8_faq_search_finds_paraphrases(server):
     queries = {
-        'Will scripts written for the 1.10 client keep working?': 'Does the old `bert-serving-client` 1.10.0 still work?',
+        'Will scripts written for the 1.10 client keep working?':
+            'Does the old `bert-serving-client` 1.10.0 still work?',
         'my program is stuck waiting for an answer': 'Why does my client hang?',
         'use a graphics card': 'How do I run on a GPU?',
         'is it safe to use one client from many threads': 'Can I use one BertClient from several threads?',

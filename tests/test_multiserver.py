@@ -143,7 +143,8 @@ def test_3000_requests_from_8_threads_survive_a_server_killed_and_restarted(thre
             thread.join()
         assert not errors, errors[:3]
         assert done[0] == 3000
-        assert all(share > 0 for share in shares_before_kill), f'requests per server before the kill: {shares_before_kill}'
+        assert all(share > 0 for share in shares_before_kill), \
+            f'requests per server before the kill: {shares_before_kill}'
         assert len(burst_results) == 30
         for index, vectors in enumerate(burst_results):  # fetch_all: each result once, in the order sent
             check(index, vectors, expected)

@@ -22,7 +22,8 @@ def curve_enabled(args) -> bool:
                          'and the folder of the public keys of the clients it lets in')
     if all(given):
         if not os.path.isfile(args.curve_secret_key):
-            raise ValueError(f'-curve_secret_key {args.curve_secret_key} is not a file (make one with bert-serving-keys)')
+            raise ValueError(f'-curve_secret_key {args.curve_secret_key} is not a file '
+                             '(make one with bert-serving-keys)')
         if not os.path.isdir(args.curve_client_keys):
             raise ValueError(f'-curve_client_keys {args.curve_client_keys} is not a folder of client .key files')
     return all(given)

@@ -263,8 +263,8 @@ class Ventilator:
             self._reject(frames, 'NoWorker', 'no worker is running: every worker failed; see the server log')
         elif len(request.texts) > limit:
             self.stats.num_bad_request += 1
-            self._reject(frames, 'BadRequest', f'{len(request.texts)} sentences in one request is more than the '
-                                               f'server queues at once (-max_queued_rows {limit}); send smaller requests')
+            self._reject(frames, 'BadRequest', f'{len(request.texts)} sentences in one request is more than the server '
+                                               f'queues at once (-max_queued_rows {limit}); send smaller requests')
         elif self.assembler.queued_rows + len(request.texts) > limit:
             self.stats.num_busy_reply += 1
             self._reject(frames, 'ServerBusy', f'the server is busy ({self.assembler.queued_rows} sentences queued, '

@@ -20,7 +20,8 @@ def error_replies() -> dict:
     """The error responses every endpoint that asks the server can give."""
     return {str(code): reply(text, ERROR) for code, text in (
         (400, 'malformed request'), (401, 'missing or wrong bearer token'), (413, 'body too large'),
-        (502, 'the server failed the request'), (503, 'the server is busy'), (504, 'the server did not answer in time'))}
+        (502, 'the server failed the request'), (503, 'the server is busy'),
+        (504, 'the server did not answer in time'))}
 
 
 def get(summary: str, description: str, responses: dict | None = None) -> dict:
