@@ -3,6 +3,7 @@
 import base64
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -401,6 +402,15 @@ def test_the_app_process_exits_when_the_proxy_is_killed(logs):
         proxy.process.wait()
         assert wait_until(lambda: _state(app_pids[0]) in ('gone', 'Z'), timeout=10), 'the app outlived the proxy'
         assert not answers(proxy.url + '/health')
+
+
+def test_a_killed_app_process_is_replaced(logs):
+    with ProxyProcess(free_port(), free_port(), log_dir=logs) as proxy:
+        [app_pid] = _children(proxy.process.pid)
+        os.kill(app_pid, signal.SIGKILL)
+        assert wait_until(lambda: _children(proxy.process.pid) not in ([], [app_pid]), timeout=10), proxy.log()
+        assert wait_until(lambda: answers(proxy.url + '/health'), timeout=30), proxy.log()
+        assert 'E:HTTP:[granian] Unexpected exit from worker-1' in proxy.log()
 
 
 def test_a_taken_port_is_one_clear_error(proxy, logs):

@@ -15,6 +15,13 @@ from .config import HttpConfig
 from .pool import connect
 
 WORKER_STOP_TIMEOUT_S = 3  # requests still in flight when the proxy stops get this long to finish
+# Granian's own lines (such as a worker that died and was replaced) in the shape of ours, on stderr.
+GRANIAN_LOGGING = {
+    'formatters': {'generic': {'()': 'logging.Formatter', 'fmt': '%(levelname).1s:HTTP:[granian] %(message)s'},
+                   'access': {'()': 'logging.Formatter', 'fmt': '%(message)s'}},
+    'handlers': {'console': {'formatter': 'generic', 'class': 'logging.StreamHandler', 'stream': 'ext://sys.stderr'},
+                 'access': {'formatter': 'access', 'class': 'logging.StreamHandler', 'stream': 'ext://sys.stderr'}},
+}
 
 
 def run_http_proxy(config: HttpConfig) -> None:
@@ -41,10 +48,10 @@ def run_http_proxy(config: HttpConfig) -> None:
     if config.parent_pid is not None:
         _watch_parent(config.parent_pid, functools.partial(_stop_as_orphan, config.parent_pid, logger))
     granian = Granian('bert_serving.server.http.cli:load_app', address=config.bind, port=config.http_port,
-                      interface=Interfaces.WSGI, workers=1, respawn_failed_workers=True,
+                      interface=Interfaces.WSGI, workers=1, respawn_failed_workers=True, websockets=False,
                       # threads beyond the pool keep /health answering while every pooled client is busy
                       blocking_threads=config.http_max_connect + 4, workers_kill_timeout=WORKER_STOP_TIMEOUT_S,
-                      log_level=LogLevels.info if config.verbose else LogLevels.error)
+                      log_level=LogLevels.info if config.verbose else LogLevels.error, log_dictconfig=GRANIAN_LOGGING)
     logger.info('HTTP proxy on http://%s:%d -> tcp://%s:%d/%d with %d pooled clients', config.bind,
                 config.http_port, config.server_ip, config.port, config.port_out, config.http_max_connect)
     granian.serve(target_loader=functools.partial(load_app, config), wrap_loader=False)
